@@ -2,25 +2,89 @@
 
 from __future__ import annotations
 
+import time
+
+from retrieval.answer import Composer, ComposerConfig
+from retrieval.conversation import make_turn, resolve
+from retrieval.embedders import Embedder
+from retrieval.embedders import create as create_embedder
+from retrieval.index import Index
 from retrieval.models import Answer, Conversation, DocumentInfo
+from retrieval.retriever import MODES, Retriever
 from retrieval.settings import Settings
+
+EMPTY_QUESTION = "اكتب سؤالك عن الأخبار، مثلا: من التقى رشاد؟"
+NO_WORDS = "لم أجد في سؤالك كلمات أبحث عنها. اكتب سؤالا بالكلمات، مثلا: من التقى رشاد؟"
 
 
 class Pipeline:
-    """Loaded index + retriever + composer. Thread-safe for concurrent ``answer`` calls."""
+    """Loaded index + retriever + composer. Thread-safe for concurrent ``answer`` calls
+    (the embedder serialises its own calls; everything else is read-only)."""
+
+    def __init__(self, settings: Settings, index: Index, embedder: Embedder) -> None:
+        self.settings = settings
+        self.index = index
+        self.embedder = embedder
+        self.retriever = Retriever(index, embedder, fusion=settings.fusion, dense_weight=settings.dense_weight)
+        self.composer = Composer(index, ComposerConfig(max_excerpts=settings.answer_max_excerpts,
+                                                       max_chars=settings.answer_max_chars))
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> "Pipeline":
         """Load the index named by ``settings.index_dir``; raises a RetrievalError subclass
         (IndexNotFound, IndexCorrupt, IndexMismatch) with a how-to-fix message."""
-        raise NotImplementedError
+        settings = settings or Settings()
+        index = Index.load(settings.index_dir, settings)
+        embedder = create_embedder(settings.embedder, settings.model)
+        return cls(settings, index, embedder)
 
     def answer(self, question: str, conversation: Conversation | None = None, *,
                k: int | None = None, mode: str | None = None) -> Answer:
         """Answer one question. When ``conversation`` is given, follow-ups are resolved
         against its turns and the new turn is appended to it."""
-        raise NotImplementedError
+        started = time.perf_counter()
+        k = k or self.settings.top_k
+        mode = mode or self.settings.mode
+        if mode not in MODES:
+            mode = self.settings.mode
+        question = (question or "").strip()
+        # very long input is cut before analysis so latency stays bounded
+        question = question[: self.settings.max_question_chars]
+        if not question:
+            return Answer(question="", resolved_question="", abstained=True, message=EMPTY_QUESTION, mode=mode, k=k)
+        resolved, prefer = resolve(question, conversation)
+        timings: dict[str, float] = {}
+        if not any(ch.isalnum() for ch in resolved):
+            return Answer(question=question, resolved_question=resolved, abstained=True, message=NO_WORDS, mode=mode, k=k)
+        query_vector = None
+        if mode != "bm25" or self.index.sentence_vectors is not None:
+            t0 = time.perf_counter()
+            query_vector = self.embedder.embed_query(resolved)
+            timings["embed_query_ms"] = (time.perf_counter() - t0) * 1000
+        passages = self.retriever.search(resolved, k=k, mode=mode, query_vector=query_vector, timings=timings)
+        if prefer:
+            passages = _prefer(passages, prefer)
+        t0 = time.perf_counter()
+        answer = self.composer.compose(question, resolved, passages, query_vector, focus_question=question)
+        timings["compose_ms"] = (time.perf_counter() - t0) * 1000
+        timings["total_ms"] = (time.perf_counter() - started) * 1000
+        answer.timings_ms = {key: round(value, 3) for key, value in timings.items()}
+        answer.mode, answer.k = mode, k
+        if conversation is not None:
+            cited = [s.doc_id for s in answer.sources]
+            conversation.add(make_turn(question, resolved, cited, answer.text))
+        return answer
 
     def documents(self) -> list[DocumentInfo]:
         """The articles in the index (for /sources)."""
-        raise NotImplementedError
+        return list(self.index.documents)
+
+
+def _prefer(passages, doc_ids: list[str]):
+    """Stable re-order: passages of the articles cited in the previous answer come first."""
+    preferred = set(doc_ids)
+    ordered = sorted(passages, key=lambda p: p.doc_id not in preferred)
+    for rank, passage in enumerate(ordered, start=1):
+        passage.rank = rank
+        passage.citation = f"[{rank}]"
+    return ordered

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = 1  # sentences repeated between neighbouring chunks
     faiss_factory: str = "Flat"  # FAISS index_factory string, e.g. "HNSW32" or "IVF1024,Flat"
     bm25_backend: str = "bm25s"  # bm25s | rank-bm25
+    sentence_vectors: bool = True  # embed every sentence too (the composer ranks sentences by meaning)
 
     # retrieval and answers
     mode: str = "hybrid"  # hybrid | bm25 | dense

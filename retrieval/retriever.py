@@ -1,0 +1,120 @@
+"""Hybrid retrieval: BM25 and dense candidates, fused into ranked, cited Passages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from retrieval.arabic import analyze
+from retrieval.embedders import Embedder
+from retrieval.errors import UnknownBackend
+from retrieval.index import Index
+from retrieval.models import Passage
+
+MODES = ("hybrid", "bm25", "dense")
+RRF_K = 60
+
+
+def fuse_weighted(bm25: np.ndarray, dense: np.ndarray, dense_weight: float) -> np.ndarray:
+    """Min-max normalise each signal over the candidates, then mix them linearly."""
+    return dense_weight * _minmax(dense) + (1.0 - dense_weight) * _minmax(bm25)
+
+
+def fuse_rrf(bm25: np.ndarray, dense: np.ndarray, dense_weight: float) -> np.ndarray:
+    """Reciprocal-rank fusion (weighted): sum of w / (60 + rank) over the two rankings."""
+    return dense_weight / (RRF_K + _ranks(dense)) + (1.0 - dense_weight) / (RRF_K + _ranks(bm25))
+
+
+FUSIONS: dict[str, Callable[[np.ndarray, np.ndarray, float], np.ndarray]] = {"weighted": fuse_weighted, "rrf": fuse_rrf}
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    if len(values) == 0:
+        return values
+    lo, hi = float(values.min()), float(values.max())
+    if hi - lo < 1e-9:
+        return np.zeros_like(values) if hi <= 0 else np.ones_like(values)
+    return (values - lo) / (hi - lo)
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[np.argsort(-values, kind="stable")] = np.arange(1, len(values) + 1)
+    return ranks
+
+
+class Retriever:
+    """Finds the chunks that answer a question. Thread-safe (read-only state)."""
+
+    def __init__(self, index: Index, embedder: Embedder, fusion: str = "weighted", dense_weight: float = 0.5,
+                 candidates: int = 50) -> None:
+        if fusion not in FUSIONS:
+            raise UnknownBackend(f"Unknown fusion {fusion!r}; choose one of: {', '.join(FUSIONS)}.")
+        self.index = index
+        self.embedder = embedder
+        self.fusion = fusion
+        self.dense_weight = dense_weight
+        self.candidates = candidates
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid", query_vector: np.ndarray | None = None,
+               timings: dict[str, float] | None = None) -> list[Passage]:
+        """The top ``k`` passages for ``query`` in ``mode`` (hybrid, bm25 or dense)."""
+        if mode not in MODES:
+            raise UnknownBackend(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
+        timings = timings if timings is not None else {}
+        n = len(self.index)
+        if n == 0 or k <= 0:
+            return []
+        pool = min(n, max(self.candidates, k))
+
+        bm25_all: np.ndarray | None = None
+        candidate_ids: set[int] = set()
+        if mode in ("hybrid", "bm25"):
+            t0 = time.perf_counter()
+            terms = analyze(query)
+            bm25_all = self.index.bm25.scores(terms)
+            if terms and bm25_all.any():
+                top = np.argpartition(-bm25_all, pool - 1)[:pool] if pool < n else np.arange(n)
+                candidate_ids.update(int(i) for i in top if bm25_all[i] > 0)
+            timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
+
+        qvec: np.ndarray | None = None
+        if mode in ("hybrid", "dense"):
+            qvec = query_vector
+            if qvec is None:
+                t0 = time.perf_counter()
+                qvec = self.embedder.embed_query(query)
+                timings["embed_query_ms"] = (time.perf_counter() - t0) * 1000
+            t0 = time.perf_counter()
+            _, ids = self.index.faiss.search(qvec.reshape(1, -1).astype(np.float32), pool)
+            candidate_ids.update(int(i) for i in ids[0] if i >= 0)
+            timings["dense_ms"] = (time.perf_counter() - t0) * 1000
+
+        if not candidate_ids:
+            return []
+        t0 = time.perf_counter()
+        ids = np.fromiter(sorted(candidate_ids), dtype=np.int64)
+        bm25 = bm25_all[ids] if bm25_all is not None else np.zeros(len(ids), np.float32)
+        # exact dense scores for every candidate (the vectors are memory-mapped)
+        dense = self.index.chunk_vectors[ids] @ qvec if qvec is not None else np.zeros(len(ids), np.float32)
+        if mode == "bm25":
+            fused = bm25.astype(np.float64)
+        elif mode == "dense":
+            fused = dense.astype(np.float64)
+        else:
+            fused = FUSIONS[self.fusion](bm25.astype(np.float64), dense.astype(np.float64), self.dense_weight)
+        order = np.argsort(-fused, kind="stable")[:k]
+        timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
+        return [self._passage(int(ids[j]), float(fused[j]), float(bm25[j]), float(dense[j]), rank)
+                for rank, j in enumerate(order, start=1)]
+
+    def _passage(self, chunk_index: int, score: float, bm25: float, dense: float, rank: int) -> Passage:
+        doc_index, start, end, text = self.index.chunk(chunk_index)
+        doc = self.index.documents[doc_index]
+        return Passage(
+            chunk_index=chunk_index, doc_id=doc.id, title=doc.title, source=doc.source, url=doc.url, date=doc.date,
+            start=start, end=end, text=text, score=score, scores={"bm25": bm25, "dense": dense},
+            rank=rank, citation=f"[{rank}]",
+        )
