@@ -1,0 +1,1 @@
+"""Front ends: the terminal REPL and the Telegram bot."""
