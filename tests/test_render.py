@@ -1,0 +1,249 @@
+"""bot.render: terminal text and Telegram HTML (escaped, balanced, split within 4096)."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from botapi_server import parse_html
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.render import (
+    SOURCES_HEADING,
+    SUGGESTIONS_HEADING,
+    TELEGRAM_LIMIT,
+    Block,
+    Run,
+    clean_text,
+    pack_messages,
+    render_more_telegram,
+    render_more_terminal,
+    render_telegram,
+    render_telegram_text,
+    render_terminal,
+    utf16_len,
+)
+from retrieval.models import Answer, DocumentInfo, Excerpt, Source
+
+ARABIC = "التقى رئيس المخابرات المصرية، اللواء حسن رشاد، رئيس الوزراء الإسرائيلي، بنيامين نتنياهو، في القدس."
+
+
+class Parsed(HTMLParser):
+    """Text content and tags of one Telegram HTML message, checking that tags balance."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.bold: list[str] = []
+        self.links: list[str] = []
+        self.stack: list[str] = []
+        self.feed(message)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        assert tag in ("b", "a"), tag
+        if tag == "a":
+            self.links.append(dict(attrs)["href"])
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack.pop() == tag, f"unbalanced </{tag}>"
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if "b" in self.stack:
+            self.bold.append(data)
+
+
+def parse(message: str) -> Parsed:
+    parsed = Parsed(message)
+    assert parsed.stack == [], f"unclosed {parsed.stack}"
+    return parsed
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def make_answer(texts: list[str], highlights: list[list[tuple[int, int]]] | None = None, **fields) -> Answer:
+    excerpts = [
+        Excerpt(text=text, doc_id=f"d{i}", start=0, end=len(text), citations=[i + 1],
+                highlights=(highlights or [[]] * len(texts))[i])
+        for i, text in enumerate(texts)
+    ]
+    sources = [
+        Source(number=i + 1, doc_id=f"d{i}", title=f"عنوان {i + 1}", source=f"{i:03d}.txt")
+        for i in range(len(texts))
+    ]
+    return Answer(question="س", resolved_question="س", excerpts=excerpts, sources=sources, **fields)
+
+
+# ---------------------------------------------------------------- examples
+
+
+def test_terminal_plain_has_excerpt_citations_highlights_and_sources():
+    spans = [(ARABIC.index(word), ARABIC.index(word) + len(word)) for word in ("التقى", "رشاد")]
+    answer = make_answer([ARABIC], [spans])
+    text = render_terminal(answer, color=False)
+    assert "«التقى»" in text and "«رشاد»" in text
+    assert "[1]" in text and SOURCES_HEADING in text
+    assert "[1] عنوان 1 — 000.txt" in text
+    assert "\x1b" not in text
+
+
+def test_terminal_colour_uses_ansi_and_no_brackets():
+    text = render_terminal(make_answer([ARABIC], [[(6, 10)]]), color=True)
+    assert "\x1b[" in text and "«" not in text
+
+
+def test_terminal_abstention_lists_suggestions_as_not_an_answer():
+    answer = Answer(question="س", resolved_question="س", abstained=True, message="لم أجد إجابة.",
+                    suggestions=[DocumentInfo(id="a", title="مقال قريب", source="a.txt", url="https://e.x/a")])
+    text = render_terminal(answer, color=False)
+    assert text.startswith("لم أجد إجابة.")
+    assert SUGGESTIONS_HEADING in text and "مقال قريب" in text and SOURCES_HEADING not in text
+
+
+def test_terminal_more_renders_held_back_excerpts():
+    answer = make_answer(["الأول."])
+    answer.more = [Excerpt(text="الثاني.", doc_id="d0", start=0, end=6, citations=[1])]
+    assert "الثاني." in render_more_terminal(answer) and "الأول." not in render_more_terminal(answer)
+
+
+def test_telegram_escapes_and_bolds_highlights():
+    text = 'a <b>x</b> & "q" \'s\' رشاد'
+    answer = make_answer([text], [[(text.index("رشاد"), len(text))]])
+    [message] = render_telegram(answer)
+    assert "&lt;b&gt;x&lt;/b&gt; &amp;" in message
+    parsed = parse(message)
+    assert text in "".join(parsed.text)
+    assert parsed.bold[0] == "رشاد"
+    parse_html(message)  # Telegram's own rules (the loopback server's parser) accept it
+
+
+def test_telegram_source_with_url_is_a_link_and_other_urls_are_not():
+    answer = make_answer(["نص."])
+    answer.sources[0].url = 'https://example.com/a?x=1&y="2"'
+    parsed = parse(render_telegram(answer)[0])
+    assert parsed.links == ['https://example.com/a?x=1&y="2"']
+    answer.sources[0].url = "javascript:alert(1)"
+    assert parse(render_telegram(answer)[0]).links == []
+
+
+def test_telegram_abstention_shows_message_and_labelled_suggestions():
+    answer = Answer(question="س", resolved_question="س", abstained=True, message="لم أجد <إجابة>.",
+                    suggestions=[DocumentInfo(id="a", title="قريب & بعيد", source="a.txt")])
+    [message] = render_telegram(answer)
+    parsed = parse(message)
+    assert "لم أجد <إجابة>." in "".join(parsed.text)
+    assert SUGGESTIONS_HEADING in parsed.bold and "قريب & بعيد" in "".join(parsed.text)
+
+
+def test_long_answer_is_split_in_valid_messages_on_sentence_boundaries():
+    sentence = "التقى رشاد نتنياهو في القدس يوم الثلاثاء لبحث وقف إطلاق النار. "
+    long_text = sentence * 80  # about 5,000 characters
+    answer = make_answer([long_text, ARABIC], [[(6, 10)], []])
+    messages = render_telegram(answer)
+    assert len(messages) == 2
+    for message in messages:
+        assert utf16_len(message) <= TELEGRAM_LIMIT
+        parse(message)
+        parse_html(message)
+        # every cut falls after a full stop: each message's prose ends a sentence
+    assert squash(messages[0]).endswith("النار.")
+    assert squash(long_text) + "[1]" in squash("".join("".join(parse(m).text) for m in messages))
+    assert SOURCES_HEADING in messages[-1]
+
+
+def test_unbreakable_bold_run_is_cut_with_tags_closed_and_reopened():
+    messages = pack_messages([Block((Run("x" * 10_000, bold=True),))], limit=1000)
+    assert all(m.startswith("<b>") and m.endswith("</b>") and utf16_len(m) <= 1000 for m in messages)
+    assert sum(len("".join(parse(m).text)) for m in messages) == 10_000
+
+
+def test_emoji_count_as_two_utf16_units():
+    messages = pack_messages([Block((Run("😀" * 3000),))])
+    assert len(messages) == 2 and all(utf16_len(m) <= TELEGRAM_LIMIT for m in messages)
+
+
+def test_render_text_escapes_and_drops_unsendable_characters():
+    [message] = render_telegram_text("سطر <1>\x00\r\nسطر 2")
+    assert message == "سطر &lt;1&gt;\nسطر 2"
+    assert clean_text("a\ud800b\x07") == "ab"
+
+
+def test_more_button_page_renders_only_more_excerpts():
+    answer = make_answer(["الأول.", "الثاني."])
+    answer.more, answer.excerpts = answer.excerpts[1:], answer.excerpts[:1]
+    [message] = render_more_telegram(answer)
+    assert "الثاني." in message and "الأول." not in message and "عنوان 2" in message and "عنوان 1" not in message
+
+
+# ---------------------------------------------------------------- properties
+
+PIECES = st.one_of(
+    st.characters(codec="utf-8"),
+    st.sampled_from(list("<>&\"'\u200f\u200e\u202b\u202c\n ") + ["&amp;", "</b>", "<a href=", "😀", "👨‍👩‍👧", "رشاد. "]),
+)
+HOSTILE = st.lists(PIECES, max_size=200).map("".join)
+
+
+@st.composite
+def answers(draw) -> Answer:
+    count = draw(st.integers(1, 4))
+    texts = []
+    for _ in range(count):
+        text = draw(HOSTILE)
+        if draw(st.booleans()):
+            text = text * draw(st.integers(1, 40))  # very long excerpts
+        texts.append(text)
+    spans = [
+        draw(st.lists(st.tuples(st.integers(-5, len(t) + 5), st.integers(-5, len(t) + 5)), max_size=6))
+        for t in texts
+    ]
+    answer = make_answer(texts, spans)
+    for source in answer.sources:
+        source.title = draw(HOSTILE)
+        source.url = draw(st.one_of(st.none(), st.just("https://e.x/?a=<1>&b='\"'"), st.just("ftp://x")))
+    return answer
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answers())
+def test_every_message_fits_balances_and_keeps_the_text(answer):
+    messages = render_telegram(answer)
+    assert messages
+    seen = []
+    for message in messages:
+        assert utf16_len(message) <= TELEGRAM_LIMIT
+        assert message.strip()
+        parsed = parse(message)  # balanced, only <b> and <a>
+        text, _ = parse_html(message)  # accepted by Telegram's rules
+        assert squash(text) == squash("".join(parsed.text))
+        seen.append("".join(parsed.text))
+    joined = squash("".join(seen))
+    for excerpt in answer.excerpts:
+        assert squash(clean_text(excerpt.text)) in joined
+    for source in answer.sources:
+        assert squash(clean_text(source.title)) in joined
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(HOSTILE, min_size=1, max_size=30), st.integers(60, 5000))
+def test_packing_any_limit_keeps_every_character(lines, limit):
+    blocks = [Block((Run(line, bold=i % 2 == 1),)) for i, line in enumerate(lines)]
+    messages = pack_messages(blocks, limit=limit)
+    for message in messages:
+        assert utf16_len(message) <= limit
+        parse(message)
+    assert squash("".join("".join(parse(m).text) for m in messages)) == squash("".join(lines))
+
+
+@settings(max_examples=100, deadline=None)
+@given(answers(), st.booleans())
+def test_terminal_render_never_fails_and_shows_every_excerpt(answer, color):
+    text = render_terminal(answer, color=color)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text).replace("«", "").replace("»", "")
+    for excerpt in answer.excerpts:
+        assert excerpt.text.replace("«", "").replace("»", "") in plain
