@@ -24,7 +24,8 @@ CACHE = Path("data/eval-cache")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="evaluate.py", description=__doc__.split("\n")[0],
-                                     epilog="\n".join(__doc__.split("\n")[2:]), formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     epilog="\n".join(__doc__.split("\n")[2:]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--qa", type=Path, help="QA JSONL: {question, answers, all}")
     source.add_argument("--squad", type=Path, help="SQuAD-format JSON: its paragraphs are the corpus")
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             qa = qa[: args.limit]
         settings.index_dir = CACHE / f"index-{_key(corpus, settings)}"
         print(f"Index: {settings.index_dir} (corpus {corpus})", file=sys.stderr)
-        build_index(settings, corpus=corpus, index_dir=settings.index_dir)
+        siblings = [p for p in CACHE.glob("index-*") if p != settings.index_dir]
+        build_index(settings, corpus=corpus, index_dir=settings.index_dir, reuse_from=siblings)
         pipeline = Pipeline.load(settings)
         mode, k = args.mode or settings.mode, args.k or settings.top_k
         evaluator = Evaluator(pipeline, mode, k, curves=args.plot is not None)

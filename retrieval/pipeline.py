@@ -30,7 +30,7 @@ class Pipeline:
                                                        max_chars=settings.answer_max_chars))
 
     @classmethod
-    def load(cls, settings: Settings | None = None) -> "Pipeline":
+    def load(cls, settings: Settings | None = None) -> Pipeline:
         """Load the index named by ``settings.index_dir``; raises a RetrievalError subclass
         (IndexNotFound, IndexCorrupt, IndexMismatch) with a how-to-fix message."""
         settings = settings or Settings()

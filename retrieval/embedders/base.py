@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from retrieval.errors import UnknownBackend
+
+QUERY_CACHE_SIZE = 512
 
 # name -> "module:Class"; modules are imported only when chosen, so an optional
 # backend's heavy dependencies (torch) are never imported by the default install.
@@ -42,6 +45,7 @@ class Embedder(ABC):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     @abstractmethod
@@ -62,8 +66,17 @@ class Embedder(ABC):
         return f"{self.backend}:{self.model_id} ({self.dim}-d)"
 
     def embed_query(self, text: str) -> np.ndarray:
-        """One query vector, shape (dim,)."""
-        return self._run([text], is_query=True)[0]
+        """One query vector, shape (dim,); the last few hundred are kept (repeated questions,
+        the evaluation's second look at a question)."""
+        cached = self._query_cache.get(text)
+        if cached is not None:
+            return cached
+        vector = self._run([text], is_query=True)[0]
+        vector.setflags(write=False)
+        self._query_cache[text] = vector
+        while len(self._query_cache) > QUERY_CACHE_SIZE:
+            self._query_cache.popitem(last=False)
+        return vector
 
     def embed_passages(
         self,
