@@ -10,7 +10,7 @@ import snowballstemmer
 
 # Bump when normalisation, tokenisation, stopwords or stemming change: an index built
 # with another version is refused at load time (its BM25 terms would not match).
-ANALYZER_VERSION = "ar-1"
+ANALYZER_VERSION = "ar-2"
 
 _TASHKEEL = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed\u0640]")
 # Invisible format characters (zero-width, bidi marks) that split or glue words unseen.
@@ -30,7 +30,7 @@ _CHAR_MAP = str.maketrans(
 # punctuation, symbols, spaces) separates tokens.
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
-STOPWORDS = frozenset(
+_STOPWORDS = (
     """
     من ما ماذا متى اين كم هل كيف لماذا لما اي ايه ايها
     في الي على علي عن مع ان او ثم قد لقد لا لم لن ليس الا الذي التي الذين اللذين اللتين اللواتي
@@ -44,7 +44,7 @@ STOPWORDS = frozenset(
 )
 
 # Question words signal the question type; they are stopwords for matching.
-QUESTION_WORDS = frozenset("من ما ماذا متى اين كم هل كيف لماذا اي who what when where how why which".split())
+_QUESTION_WORDS = "من ما ماذا متى اين كم هل كيف لماذا اي who what when where how why which".split()
 
 _stemmer = snowballstemmer.stemmer("arabic")
 
@@ -58,6 +58,14 @@ def normalize(text: str) -> str:
     text = text.translate(_CHAR_MAP).lower()
     # NFKC after the mapping keeps the result stable under a second pass
     return unicodedata.normalize("NFKC", text)
+
+
+# Both lists are compared with normalised tokens, so they are normalised too ("متى" -> "متي").
+QUESTION_WORDS = frozenset(normalize(w) for w in _QUESTION_WORDS)
+# a question word with a conjunction ("وماذا عن ...", "فمن") is still a question word
+STOPWORDS = frozenset(normalize(w) for w in _STOPWORDS) | QUESTION_WORDS | frozenset(
+    prefix + w for w in QUESTION_WORDS if "\u0600" <= w[0] <= "\u06ff" for prefix in "وف"
+)
 
 
 def tokenize(text: str) -> list[str]:
