@@ -13,7 +13,10 @@ def split_long(text: str, start: int, end: int, limit: int) -> list[tuple[int, i
         cut = text.rfind(" ", start + limit // 2, start + limit)
         if cut <= start:
             cut = start + limit
-        pieces.append((start, cut))
+        piece_end = cut
+        while piece_end > start and text[piece_end - 1].isspace():  # "a  b": no trailing space in a piece
+            piece_end -= 1
+        pieces.append((start, piece_end))
         start = cut
         while start < end and text[start].isspace():
             start += 1
