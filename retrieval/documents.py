@@ -9,6 +9,8 @@ import hashlib
 import json
 import logging
 import os
+import stat
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -24,6 +26,9 @@ HTML_SUFFIXES = (".html", ".htm")
 SUPPORTED = TEXT_SUFFIXES + JSONL_SUFFIXES + HTML_SUFFIXES
 MAX_FILE_BYTES = 20_000_000  # a single article file above this is refused (a 50 MB dump is not an article)
 MAX_DOCUMENT_CHARS = 200_000  # one JSON line's text above this is refused
+# a JSON line above this is refused unread (200k characters as \uXXXX escapes, plus metadata);
+# without it one huge line (or a small .gz that inflates to gigabytes) is read whole into memory
+MAX_LINE_BYTES = 4_000_000
 
 
 @dataclass
@@ -78,14 +83,28 @@ def load_corpus(root: Path, report: LoadReport | None = None) -> Iterator[Docume
         report.files += 1
         try:
             for doc in _load_file(path, rel, report):
+                if doc.id in seen_ids and _generated_id(doc, rel) and doc.source not in seen_ids:
+                    # a.txt and a.md, or c.jsonl and c.jsonl.gz: ids made from the path collide, the paths do not
+                    doc = doc.model_copy(update={"id": doc.source})
                 if doc.id in seen_ids:
-                    report.skip(rel, f"duplicate document id {doc.id!r}")
+                    line = int(doc.source.rsplit(":", 1)[1]) if doc.source != rel else None
+                    report.skip(rel, f"duplicate document id {doc.id!r}", line)
                     continue
                 seen_ids.add(doc.id)
                 report.documents += 1
                 yield doc
-        except OSError as exc:  # unreadable, vanished, permission denied, symlink loop
+        except OSError as exc:  # unreadable, vanished, permission denied, symlink loop, not gzip
             report.skip(rel, f"cannot read: {exc.strerror or exc}")
+        except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz: the lines before it are kept
+            report.skip(rel, f"cannot read: damaged gzip data ({exc})")
+
+
+def _generated_id(doc: Document, rel: str) -> bool:
+    """Whether ``doc.id`` was made from its file name (not given by the record)."""
+    if doc.source == rel:
+        return doc.id == rel.rsplit(".", 1)[0]
+    line = doc.source.rsplit(":", 1)[-1]
+    return doc.id == f"{Path(rel).name.split('.', 1)[0]}:{line}"
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -97,10 +116,11 @@ def _relative(path: Path, base: Path) -> str:
 
 def _load_file(path: Path, rel: str, report: LoadReport) -> Iterator[Document]:
     name = path.name.lower()
-    if not path.is_file():
+    info = path.stat()  # raises OSError for a symlink loop or a dangling link: reported by the caller
+    if not stat.S_ISREG(info.st_mode):
         report.skip(rel, "not a regular file")
         return
-    size = path.stat().st_size
+    size = info.st_size
     if size == 0:
         report.skip(rel, "empty file")
         return
@@ -117,6 +137,8 @@ def _load_file(path: Path, rel: str, report: LoadReport) -> Iterator[Document]:
         title, text = parse_html(text)
     else:
         title = _first_line(text)
+        if name.endswith(".md"):
+            title = title.lstrip("#").strip()  # "# Headline" -> "Headline"
     if not text.strip():
         report.skip(rel, "no text")
         return
@@ -154,7 +176,10 @@ def _load_jsonl(path: Path, rel: str, report: LoadReport) -> Iterator[Document]:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     stem = path.name.split(".", 1)[0]
     with opener(path, "rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
+        for line_no, raw in enumerate(_lines(handle), start=1):
+            if raw is None:
+                report.skip(rel, f"line too long (over {MAX_LINE_BYTES / 1e6:.0f} MB)", line_no)
+                continue
             if not raw.strip():
                 continue
             try:
@@ -168,6 +193,21 @@ def _load_jsonl(path: Path, rel: str, report: LoadReport) -> Iterator[Document]:
             doc = _record_to_document(record, rel, stem, line_no, report)
             if doc is not None:
                 yield doc
+
+
+def _lines(handle) -> Iterator[bytes | None]:
+    """The lines of a binary file, each read at most MAX_LINE_BYTES at a time; None for a
+    longer line, whose remainder is skipped without being kept in memory."""
+    while True:
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = handle.readline(1 << 20)
+            yield None
+        else:
+            yield raw
 
 
 def _record_to_document(record: object, rel: str, stem: str, line_no: int, report: LoadReport) -> Document | None:

@@ -1,0 +1,277 @@
+"""Corpus loaders: each format, and bad files reported (file, line, reason) without stopping."""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import FakeEmbedder
+
+from retrieval.build import build_index
+from retrieval.documents import MAX_FILE_BYTES, LoadReport, load_corpus, parse_html
+from retrieval.settings import Settings
+
+DATA = Path(__file__).resolve().parent / "data"
+FORMATS = DATA / "formats"
+ANT_SAMPLE = DATA / "ant_sample.jsonl.gz"
+
+
+def load(root: Path) -> tuple[dict, LoadReport]:
+    report = LoadReport()
+    docs = {doc.id: doc for doc in load_corpus(root, report)}
+    return docs, report
+
+
+def reasons(report: LoadReport) -> dict[tuple[str, int | None], str]:
+    return {(item.path, item.line): item.reason for item in report.skipped}
+
+
+# --- formats -------------------------------------------------------------------------------
+
+
+def test_txt_title_is_first_non_empty_line() -> None:
+    docs, report = load(FORMATS / "article.txt")
+    doc = docs["article"]
+    assert doc.title == "مصر تستضيف محادثات جديدة حول غزة"
+    assert "استضافت القاهرة اليوم جولة جديدة من المحادثات." in doc.text
+    assert doc.source == "article.txt"
+    assert report.skipped == [] and report.documents == 1
+
+
+def test_md_title_without_heading_marks() -> None:
+    docs, _ = load(FORMATS / "article.md")
+    doc = docs["article"]
+    assert doc.title == "اتفاق تجاري بين المغرب وتونس"
+    assert "وقع البلدان اتفاقا تجاريا جديدا" in doc.text
+
+
+def test_jsonl_fields_and_stable_ids() -> None:
+    docs, report = load(FORMATS / "articles.jsonl")
+    assert set(docs) == {"news-1", "articles:2", "articles:4"}  # line numbers count blank lines
+    first = docs["news-1"]
+    assert first.title == "افتتاح معرض الكتاب"
+    assert first.url == "https://example.org/book-fair"
+    assert first.date == "2024-01-25"
+    assert first.metadata == {"source": "example"}
+    assert first.source == "articles.jsonl:1"
+    # title falls back to the first line of the text; url and date stay empty
+    second = docs["articles:2"]
+    assert second.title == second.text.splitlines()[0]
+    assert second.url is None and second.date is None
+    assert docs["articles:4"].title == "بلا معرّف"
+    assert report.skipped == []
+    # the same file gives the same ids again
+    assert set(load(FORMATS / "articles.jsonl")[0]) == set(docs)
+
+
+def test_jsonl_gz_is_read_directly() -> None:
+    with gzip.open(ANT_SAMPLE, "rt", encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle]
+    docs, report = load(ANT_SAMPLE)
+    assert report.skipped == []
+    assert len(docs) == len(records) == report.documents
+    for record in records:
+        doc = docs[record["id"]]
+        assert doc.title == record["title"]
+        assert doc.url == record["url"]
+        assert doc.date == record["date"]
+        assert doc.text == record["text"]
+        assert doc.metadata["category"] == record["category"]
+
+
+def test_html_title_main_text_and_entities() -> None:
+    docs, _ = load(FORMATS / "article.html")
+    doc = docs["article"]
+    assert doc.title == "انتخابات بلدية في الأردن & نتائجها"  # &amp; decoded
+    assert '"بهدوء"' in doc.text and "29%" in doc.text  # &quot; and &#37; decoded
+    assert "وقالت الهيئة المستقلة للانتخاب" in doc.text
+    for dropped in ("tracking", "لا تظهر", "إعلان", "color", "الرئيسية", "شعار الموقع", "حقوق النشر"):
+        assert dropped not in doc.text
+
+
+def test_html_without_article_uses_body() -> None:
+    title, text = parse_html("<html><body><h1>عنوان</h1><p>نص&nbsp;الخبر</p><script>x()</script></body></html>")
+    assert title == "عنوان"
+    assert text.splitlines() == ["عنوان", "نص الخبر"]  # &nbsp; decoded, whitespace folded
+
+
+def test_folder_of_all_formats_has_unique_ids(tmp_path: Path) -> None:
+    shutil.copytree(FORMATS, tmp_path / "corpus")
+    shutil.copy(ANT_SAMPLE, tmp_path / "corpus" / "ant_sample.jsonl.gz")
+    # same stem in several formats and folders: ids made from the path must not collide
+    (tmp_path / "corpus" / "sub").mkdir()
+    shutil.copy(FORMATS / "article.txt", tmp_path / "corpus" / "sub" / "article.txt")
+    (tmp_path / "corpus" / "articles.jsonl.gz").write_bytes(gzip.compress((FORMATS / "articles.jsonl").read_bytes()))
+    docs, report = load(tmp_path / "corpus")
+    ids = [doc.id for doc in load_corpus(tmp_path / "corpus")]
+    assert len(ids) == len(set(ids))
+    # files are read in sorted order: article.html keeps the plain id, the others get their file name
+    assert {"article", "article.md", "article.txt", "sub/article", "articles:2", "articles.jsonl.gz:2"} <= set(docs)
+    assert docs["article"].source == "article.html" and docs["article.txt"].source == "article.txt"
+    # the only thing skipped: news-1, given twice by its own record id
+    assert [(s.path, s.line) for s in report.skipped] == [("articles.jsonl.gz", 1)]
+    assert "duplicate" in report.skipped[0].reason
+    assert ids == [doc.id for doc in load_corpus(tmp_path / "corpus")]  # stable
+
+
+# --- bad files -----------------------------------------------------------------------------
+
+
+def write_bad_files(folder: Path) -> dict[str, str]:
+    """Bad files in ``folder``; returns file name -> a word its skip reason must contain."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "binary.txt").write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00" + bytes(range(256)))
+    (folder / "latin1.txt").write_bytes("Café déjà vu, naïve façade.".encode("latin-1"))
+    (folder / "cp1256.txt").write_bytes("خبر عاجل من القاهرة".encode("cp1256"))
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "loop_a.txt").symlink_to("loop_b.txt")
+    (folder / "loop_b.txt").symlink_to("loop_a.txt")
+    (folder / "dangling.md").symlink_to("does_not_exist.md")
+    (folder / "not_gzip.jsonl.gz").write_bytes(b'{"text": "not compressed"}\n')
+    return {
+        "binary.txt": "binary",
+        "latin1.txt": "UTF-8",
+        "cp1256.txt": "UTF-8",
+        "empty.txt": "empty",
+        "loop_a.txt": "symbolic links",
+        "loop_b.txt": "symbolic links",
+        "dangling.md": "No such file",
+        "not_gzip.jsonl.gz": "gzip",
+    }
+
+
+def test_bad_files_are_reported_and_skipped(tmp_path: Path) -> None:
+    expected = write_bad_files(tmp_path)
+    shutil.copy(FORMATS / "article.txt", tmp_path / "good.txt")
+    docs, report = load(tmp_path)
+    assert set(docs) == {"good"}
+    got = reasons(report)
+    for name, word in expected.items():
+        assert word.lower() in got[(name, None)].lower(), (name, got[(name, None)])
+    assert len(report.skipped) == len(expected)
+    assert report.files == len(expected) + 1
+
+
+def test_utf16_with_bom_is_decoded(tmp_path: Path) -> None:
+    text = "بيان صحفي\nأعلنت الحكومة عن خطة جديدة للنقل."
+    (tmp_path / "le.txt").write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    (tmp_path / "be.txt").write_bytes(codecs.BOM_UTF16_BE + text.encode("utf-16-be"))
+    (tmp_path / "sig.txt").write_bytes(codecs.BOM_UTF8 + text.encode("utf-8"))
+    docs, report = load(tmp_path)
+    assert report.skipped == []
+    for name in ("le", "be", "sig"):
+        assert docs[name].text == text
+        assert docs[name].title == "بيان صحفي"
+
+
+def test_malformed_jsonl_lines_are_reported_with_line_numbers(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"id": "a", "text": "السطر الأول سليم."}, ensure_ascii=False),
+        '{"id": "b", "text": "مقطوع',  # malformed
+        "[1, 2, 3]",  # not an object
+        '"just a string"',  # not an object
+        json.dumps({"id": "c", "title": "بلا نص"}, ensure_ascii=False),  # no text
+        json.dumps({"id": "d", "text": "   "}),  # empty text
+        json.dumps({"id": "e", "text": 42}),  # text not a string
+        "",
+        json.dumps({"text": "سطر سليم بلا معرف."}, ensure_ascii=False),
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes("\n".join(lines).encode("utf-8") + b"\n\xff\xfe bad bytes\n")
+    docs, report = load(path)
+    assert set(docs) == {"a", "mixed:9"}
+    got = reasons(report)
+    assert "malformed JSON" in got[("mixed.jsonl", 2)]
+    assert "not a JSON object" in got[("mixed.jsonl", 3)]
+    assert "not a JSON object" in got[("mixed.jsonl", 4)]
+    assert "text" in got[("mixed.jsonl", 5)]
+    assert "text" in got[("mixed.jsonl", 6)]
+    assert "text" in got[("mixed.jsonl", 7)]
+    assert "UTF-8" in got[("mixed.jsonl", 10)]
+    assert len(report.skipped) == 7
+    assert str(report.skipped[0]) == f"mixed.jsonl:2: {got[('mixed.jsonl', 2)]}"
+
+
+def test_damaged_gzip_keeps_the_lines_before_the_damage(tmp_path: Path) -> None:
+    data = ANT_SAMPLE.read_bytes()
+    whole = gzip.decompress(data)
+    # many lines, compressed, then cut in the middle
+    big = gzip.compress(whole * 20)
+    (tmp_path / "cut.jsonl.gz").write_bytes(big[: len(big) // 2])
+    docs, report = load(tmp_path)
+    assert docs  # the lines read before the cut are kept
+    assert [(s.path, s.line) for s in report.skipped if "gzip" in s.reason] == [("cut.jsonl.gz", None)]
+
+
+def test_huge_single_line_txt_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dump.txt"
+    with open(path, "wb") as handle:  # ~25 MB, one line
+        block = ("كلمة " * 10_000).encode("utf-8")
+        for _ in range(25_000_000 // len(block) + 1):
+            handle.write(block)
+    assert path.stat().st_size > MAX_FILE_BYTES
+    shutil.copy(FORMATS / "article.txt", tmp_path / "good.txt")
+    docs, report = load(tmp_path)
+    assert set(docs) == {"good"}
+    assert "too large" in reasons(report)[("dump.txt", None)]
+
+
+def test_huge_jsonl_line_is_refused_and_the_next_line_loads(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write('{"id": "huge", "text": "' + "ا" * 3_000_000 + '"}\n')
+        handle.write('{"id": "small", "text": "خبر قصير بعد السطر الكبير."}\n')
+    docs, report = load(path)
+    assert set(docs) == {"small"}
+    assert "too long" in reasons(report)[("big.jsonl", 1)]
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "secret.txt"
+    path.write_text("نص لا يقرأ", encoding="utf-8")
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("running as root: a chmod 000 file is still readable")
+        docs, report = load(tmp_path)
+        assert docs == {}
+        assert "Permission denied" in reasons(report)[("secret.txt", None)]
+    finally:
+        path.chmod(0o644)
+
+
+def test_build_goes_on_past_bad_files(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    expected = write_bad_files(corpus)
+    shutil.copytree(FORMATS, corpus / "good")
+    (corpus / "bad.jsonl").write_text('{"text": "سطر سليم."}\n{oops\n', encoding="utf-8")
+    settings = Settings(_env_file=None, corpus_dir=corpus, index_dir=tmp_path / "index")
+    result = build_index(settings, embedder=FakeEmbedder(), progress=False)
+    assert result.status == "built"
+    assert result.documents == 7  # good/: txt, md, html and 3 JSON lines; bad.jsonl: 1 line
+    skipped = {(s.path, s.line): s.reason for s in result.report.skipped}
+    for name in expected:
+        assert (name, None) in skipped
+    assert "malformed JSON" in skipped[("bad.jsonl", 2)]
+
+
+def test_permission_error_is_reported_even_as_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # root reads a chmod 000 file, so the denial the OS would give is raised here instead
+    (tmp_path / "secret.txt").write_text("نص لا يقرأ", encoding="utf-8")
+    shutil.copy(FORMATS / "article.txt", tmp_path / "good.txt")
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "secret.txt":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    docs, report = load(tmp_path)
+    assert set(docs) == {"good"}
+    assert reasons(report) == {("secret.txt", None): "cannot read: Permission denied"}
