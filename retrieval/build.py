@@ -131,6 +131,7 @@ def build_index(
 
     # 3. BM25 and FAISS, written into a temporary sibling, then swapped in
     tmp = index_dir.parent / f".{index_dir.name}.tmp-{os.getpid()}"
+    _remove_stale_tmp(index_dir)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
@@ -228,7 +229,7 @@ class EmbeddingCache:
                 vectors_path = hashes_path.with_name(hashes_path.name.replace("hashes-", "vectors-"))
                 try:
                     hashes, vectors = load_array(hashes_path, mmap=False), load_array(vectors_path, mmap=False)
-                except (OSError, ValueError):
+                except (OSError, ValueError, EOFError):
                     continue  # a shard cut short by a kill is simply ignored
                 if vectors.ndim == 2 and vectors.shape == (len(hashes), dim):
                     self._rows.update(zip(hashes.tolist(), vectors))
@@ -242,7 +243,7 @@ class EmbeddingCache:
             try:
                 hashes = load_array(index_dir / f"{name}_hashes.npy", mmap=False)
                 vectors = load_array(index_dir / f"{name}_vectors.npy", mmap=True)
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):  # a damaged old index only means fewer cached vectors
                 continue
             if vectors.shape == (len(hashes), self.dim):
                 self._rows.update(zip(hashes.tolist(), vectors))
@@ -312,6 +313,24 @@ class _progress_bar:
 
 def _cache_dir(index_dir: Path) -> Path:
     return index_dir.parent / f".{index_dir.name}.cache"
+
+
+def _remove_stale_tmp(index_dir: Path) -> None:
+    """Remove the half-written folders of builds killed with SIGKILL (their process is gone)."""
+    for folder in index_dir.parent.glob(f".{index_dir.name}.tmp-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to another user
+        return True
+    return True
 
 
 def _swap_in(tmp: Path, index_dir: Path) -> None:

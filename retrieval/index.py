@@ -151,7 +151,8 @@ class Index:
                 raise IndexCorrupt(f"Index file {path} is damaged (checksum differs from the manifest); {REBUILD_HINT}.")
         try:
             self._load_files()
-        except (OSError, ValueError, RuntimeError, KeyError, json.JSONDecodeError) as exc:
+        # EOFError: an empty .npy; TypeError/IndexError: a documents.jsonl line of the wrong shape
+        except (OSError, ValueError, RuntimeError, KeyError, EOFError, TypeError, IndexError) as exc:
             raise IndexCorrupt(f"Index at {index_dir} cannot be read ({exc}); {REBUILD_HINT}.") from None
         self._check_counts()
         return self
@@ -188,7 +189,22 @@ class Index:
                 counts["sentence vectors"] = -1
         bad = {name: value for name, value in counts.items() if value != n}
         expected_dim = self.params.get("embedder", {}).get("dim")
-        if bad or (n and self.chunk_vectors.shape[1] != expected_dim) or self.manifest.get("counts", {}).get("chunks") != n:
+        expected = self.manifest.get("counts", {})
+        if expected.get("documents") != len(self.documents):
+            bad["documents"] = len(self.documents)
+        if expected.get("sentences", len(self.sentences)) != len(self.sentences):
+            bad["sentences"] = len(self.sentences)
+        # spans must index real documents, or a search would fail (or cite the wrong article) later
+        for name, rows in (("chunk rows", self.chunks), ("sentence rows", self.sentences)):
+            if rows.ndim != 2 or rows.shape[1] != 3 or rows.dtype.kind not in "iu":
+                bad[name] = f"shape {rows.shape} {rows.dtype}"
+            elif len(rows) and (rows[:, 0].min() < 0 or rows[:, 0].max() >= len(self.documents)
+                                or (rows[:, 1] > rows[:, 2]).any()):
+                bad[name] = "out of range"
+        vectors_ok = self.chunk_vectors.ndim == 2 and self.chunk_vectors.shape[1] == expected_dim
+        if not vectors_ok or self.faiss.d != expected_dim:
+            bad["vector dimension"] = f"{self.chunk_vectors.shape}, FAISS {self.faiss.d}, manifest {expected_dim}"
+        if bad or expected.get("chunks") != n:
             raise IndexCorrupt(f"Index at {self.folder} is inconsistent ({n} chunks but {bad}); {REBUILD_HINT}.")
 
     def chunk(self, i: int) -> tuple[int, int, int, str]:
