@@ -133,6 +133,10 @@ def _lucene_bm25(corpus_terms: list[list[str]]):
         def _calc_idf(self, nd: dict[str, int]) -> None:
             self.idf = {term: float(np.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))) for term, freq in nd.items()}
 
+        def get_scores(self, query: list[str]) -> np.ndarray:
+            # Lucene (and bm25s) drop Okapi's constant (k1 + 1) factor from the tf part
+            return super().get_scores(query) / (K1 + 1)
+
     return LuceneBM25(corpus_terms, k1=K1, b=B)
 
 
