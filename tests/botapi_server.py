@@ -709,6 +709,7 @@ class BotAPIServer:
 class _Handler(BaseHTTPRequestHandler):
     api: BotAPIServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else small writes wait for delayed ACKs (40 ms a request)
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
@@ -725,6 +726,9 @@ class _Handler(BaseHTTPRequestHandler):
         params: dict[str, Any] = {}
         method = match.group(2) if match else ""
         record = Request(method=method, path=url.path, params=params)
+        with self.api.cond:  # logged on arrival, so a test can wait for a long poll to start
+            self.api.requests.append(record)
+            self.api.cond.notify_all()
         try:
             params.update(self._params(url.query))
             if match is None:
@@ -737,7 +741,6 @@ class _Handler(BaseHTTPRequestHandler):
             body = {"ok": False, "error_code": error.code, "description": error.description}
             record.status, record.description = error.code, error.description
         with self.api.cond:
-            self.api.requests.append(record)
             self.api.cond.notify_all()
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         try:
@@ -786,16 +789,19 @@ class LogCapture(logging.Handler):
         super().__init__(logging.DEBUG)
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         self.lines: list[str] = []
+        self.levels: list[int] = []
         self._lines_lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         line = self.format(record)
         with self._lines_lock:
             self.lines.append(line)
+            self.levels.append(record.levelno)
 
-    def text(self) -> str:
+    def text(self, level: int = logging.DEBUG) -> str:
+        """Everything logged at ``level`` or above."""
         with self._lines_lock:
-            return "\n".join(self.lines)
+            return "\n".join(line for line, at in zip(self.lines, self.levels) if at >= level)
 
     def count(self, fragment: str) -> int:
         with self._lines_lock:

@@ -1,0 +1,124 @@
+"""`python -m bot`: run the Telegram bot (long polling, or a webhook when configured)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import sys
+from urllib.parse import urlparse
+
+from pydantic import ValidationError
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Answer questions about the indexed Arabic news articles on Telegram.",
+        epilog=(
+            "example: TELEGRAM_BOT_TOKEN=123456:ABC... python -m bot\n"
+            "Settings come from the environment or .env (TELEGRAM_BOT_TOKEN, INDEX_DIR,"
+            " TELEGRAM_WEBHOOK_URL, ALLOWED_USER_IDS, ...)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging level on stderr (default INFO)",
+    )
+    return parser
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _without_rejected_token_traceback(record: logging.LogRecord) -> bool:
+    """PTB logs a rejected token with a traceback; main() reports it in one line instead."""
+    from telegram.error import InvalidToken
+
+    return not (record.exc_info and isinstance(record.exc_info[1], InvalidToken))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bot until interrupted; 2 for bad configuration, 1 for other expected errors."""
+    args = _parser().parse_args(argv)
+    from retrieval.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, item['loc'])).upper()}: {item['msg']}" for item in error.errors()
+        )
+        _error(f"invalid settings: {problems}")
+        return EXIT_CONFIG
+
+    # Telegram and the index are imported only after the settings are known to be usable.
+    from bot.telegram import (
+        EXAMPLE_QUESTION,
+        REDACTOR,
+        TokenError,
+        build_application,
+        check_token,
+        install_token_redaction,
+    )
+
+    try:
+        token = check_token(settings)
+    except TokenError as error:
+        _error(str(error))
+        return EXIT_CONFIG
+
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    install_token_redaction(token)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_without_rejected_token_traceback)
+
+    from retrieval.errors import RetrievalError
+    from retrieval.pipeline import Pipeline
+
+    try:
+        pipeline = Pipeline.load(settings)
+        pipeline.answer(EXAMPLE_QUESTION)  # warm up (lazy model parts) before the first user waits
+    except RetrievalError as error:
+        _error(REDACTOR.redact(str(error)))
+        return 1
+
+    from telegram import Update
+    from telegram.error import InvalidToken, TelegramError
+
+    application = build_application(settings, pipeline)
+    updates = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+    try:
+        if settings.telegram_webhook_url:
+            application.run_webhook(
+                listen=settings.telegram_webhook_listen,
+                port=settings.telegram_webhook_port,
+                url_path=urlparse(settings.telegram_webhook_url).path.lstrip("/"),
+                webhook_url=settings.telegram_webhook_url,
+                secret_token=hashlib.sha256(token.encode()).hexdigest()[:32],
+                allowed_updates=updates,
+            )
+        else:
+            application.run_polling(allowed_updates=updates)
+    except InvalidToken:
+        _error("Telegram rejected TELEGRAM_BOT_TOKEN (Unauthorized); check it with @BotFather")
+        return 1
+    except TelegramError as error:
+        _error(f"Telegram: {REDACTOR.redact(str(error))}")
+        return 1
+    except RuntimeError as error:  # e.g. webhook mode without the python-telegram-bot[webhooks] extra
+        _error(REDACTOR.redact(str(error)))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,333 @@
+"""The real bot Application, on the real seed index, against the loopback Bot API server
+over HTTP on 127.0.0.1 (tests/botapi_server.py)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from botapi_server import BOT_USERNAME, TOKEN, BotAPIServer, BotRunner, parse_html
+
+from bot.render import SOURCES_HEADING, SUGGESTIONS_HEADING, TELEGRAM_LIMIT, render_telegram, utf16_len
+from bot.telegram import (
+    EDITED,
+    EMPTY_QUESTION,
+    FORGOTTEN,
+    MORE_BUTTON,
+    NOT_ALLOWED,
+    RATE_LIMITED,
+    SORRY,
+    STALE_BUTTON,
+    TEXT_ONLY,
+    UserRateLimit,
+    count_articles,
+)
+from retrieval.models import Answer, Conversation, Excerpt, Source
+from retrieval.settings import Settings
+
+QUESTION = "من التقى رشاد؟"
+IN_JERUSALEM = "من التقى رشاد في القدس؟"
+FOLLOW_UP = "ومتى كان ذلك؟"
+UNANSWERABLE = "من فاز بكأس العالم 2022؟"
+LONG_QUESTION = "أعطني الجواب الطويل"
+BOOM = "سؤال يفجر المكونات"
+
+
+class ScriptedPipeline:
+    """The real pipeline, except for two scripted questions: a synthetic answer too long
+    for one message, and one that raises (to exercise the error handler)."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def answer(self, question: str, conversation: Conversation | None = None, **options) -> Answer:
+        if question == BOOM:
+            raise RuntimeError("boom from the pipeline")
+        if question == LONG_QUESTION:
+            sentence = "التقى رشاد نتنياهو في القدس يوم الثلاثاء لبحث وقف إطلاق النار & <الهدنة>. "
+            text = sentence * 70
+            return Answer(
+                question=question, resolved_question=question,
+                excerpts=[Excerpt(text=text, doc_id="x", start=0, end=len(text), citations=[1],
+                                  highlights=[(6, 10)])],
+                sources=[Source(number=1, doc_id="x", title="مقال طويل", source="x.txt", url="https://e.x/?a=1&b=2")],
+            )
+        return self.real.answer(question, conversation, **options)
+
+    def documents(self):
+        return self.real.documents()
+
+
+def bot_settings(server: BotAPIServer, state_file: Path, seed_index: Path, **overrides) -> Settings:
+    values = dict(
+        telegram_bot_token=TOKEN,
+        telegram_base_url=server.base_url,
+        state_file=state_file,
+        index_dir=seed_index,
+        rate_limit_per_minute=1000,
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with BotAPIServer() as api:
+        yield api
+
+
+@pytest.fixture()
+def own_server():
+    """A server of its own, for a test that runs its own bot (one poller per token)."""
+    with BotAPIServer() as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def bot(server, seed_pipeline, seed_index, tmp_path_factory):
+    state = tmp_path_factory.mktemp("bot") / "state.sqlite3"
+    runner = BotRunner(bot_settings(server, state, seed_index), ScriptedPipeline(seed_pipeline))
+    with runner:
+        yield runner
+    assert TOKEN not in runner.logs.text()
+
+
+def ask(server: BotAPIServer, chat_id: int, text: str, replies: int = 1, **options) -> list:
+    """Send a text and wait for ``replies`` new messages in the chat; return them."""
+    before = len(server.sent_to(chat_id))
+    server.send_text(chat_id, text, **options)
+    return server.wait_for_messages(chat_id, before + replies)[before:]
+
+
+def no_bad_requests(server: BotAPIServer) -> None:
+    refused = [(r.method, r.description) for r in server.errors() if r.status == 400]
+    assert refused == []
+
+
+# ---------------------------------------------------------------- answers
+
+
+def test_question_is_answered_with_citations_and_sources(server, bot):
+    [reply] = ask(server, 101, QUESTION)
+    assert "نتنياهو" in reply.text and "ويتكوف" in reply.text
+    assert SOURCES_HEADING in reply.text and "[1]" in reply.text
+    assert any(entity["type"] == "bold" for entity in reply.entities)  # highlighted terms
+    assert [button["text"] for button in reply.buttons()] == [MORE_BUTTON]
+    assert server.actions[101] == ["typing"]
+    bot.wait_idle(server)
+    assert bot.logs.count("answered chat=101 ") == 1
+    assert QUESTION not in bot.logs.text(logging.INFO)  # the user's words are not logged
+
+
+def test_start_help_and_help_addressed_to_the_bot(server, bot):
+    for command in ("/start", "/help", f"/help@{BOT_USERNAME}"):
+        [reply] = ask(server, 102, command)
+        assert QUESTION in reply.text and "/sources" in reply.text
+    assert [c["command"] for c in server.commands] == ["start", "help", "sources", "new"]
+
+
+def test_sources_lists_every_article(server, bot, seed_pipeline):
+    [reply] = ask(server, 103, "/sources")
+    documents = seed_pipeline.documents()
+    assert count_articles(len(documents)) in reply.text
+    for info in documents:
+        assert info.title in reply.text
+
+
+def test_follow_up_sent_at_once_is_answered_in_context_and_in_order(server, bot):
+    server.send_text(104, IN_JERUSALEM)
+    server.send_text(104, FOLLOW_UP)  # before the first is answered: the chat lock orders them
+    first, second = server.wait_for_messages(104, 2)
+    assert "نتنياهو" in first.text
+    assert "الثلاثاء" in second.text
+
+
+def test_new_forgets_the_conversation(server, bot):
+    ask(server, 105, IN_JERUSALEM)
+    store = bot.application.bot_data["state"].store
+    assert store.conversation(105).turns
+    [reply] = ask(server, 105, "/new")
+    assert reply.text == FORGOTTEN
+    assert store.conversation(105).turns == []
+
+
+def test_unanswerable_question_gets_the_abstention_message(server, bot, seed_pipeline):
+    expected = seed_pipeline.answer(UNANSWERABLE)
+    assert expected.abstained
+    [reply] = ask(server, 106, UNANSWERABLE)
+    assert reply.text.startswith(expected.message)
+    assert SOURCES_HEADING not in reply.text and not reply.buttons()
+    if expected.suggestions:
+        assert SUGGESTIONS_HEADING in reply.text
+
+
+def test_more_button_shows_next_excerpts_then_goes_stale(server, bot, seed_pipeline):
+    [answer_message] = ask(server, 107, QUESTION)
+    data = answer_message.buttons()[0]["callback_data"]
+    assert len(data.encode()) <= 64 and QUESTION not in data
+    held_back = seed_pipeline.answer(QUESTION).more
+    query = server.press_button(107, answer_message.message_id, data)
+    more = server.wait_for_messages(107, 2)[1:]
+    assert held_back[0].text[:40] in more[0].text
+    server.wait_for(lambda: server.callback_queries[query]["answered"] is not None)
+    assert server.messages[(107, answer_message.message_id)].get("reply_markup") is None  # button removed
+    stale = server.press_button(107, answer_message.message_id, data)  # the same button again
+    server.wait_for(lambda: server.callback_queries[stale]["answered"] is not None)
+    assert server.callback_queries[stale]["answered"]["text"] == STALE_BUTTON
+    bogus = server.press_button(107, answer_message.message_id, "more:nonsense")
+    server.wait_for(lambda: server.callback_queries[bogus]["answered"] is not None)
+    bot.wait_idle(server)
+    assert len(server.sent_to(107)) == 1 + len(more)
+    no_bad_requests(server)
+
+
+def test_long_answer_arrives_in_two_valid_messages(server, bot):
+    messages = ask(server, 108, LONG_QUESTION, replies=2)
+    bot.wait_idle(server)
+    assert len(server.sent_to(108)) == 2
+    for message in messages:
+        assert utf16_len(message.html) <= TELEGRAM_LIMIT
+        assert utf16_len(message.text) <= TELEGRAM_LIMIT
+        parse_html(message.html)
+    assert "&" in messages[0].text and "<الهدنة>" in messages[0].text
+    assert SOURCES_HEADING in messages[-1].text
+    no_bad_requests(server)
+
+
+def test_pipeline_failure_gets_a_polite_reply_and_the_bot_goes_on(server, bot):
+    [reply] = ask(server, 109, BOOM)
+    assert reply.text == SORRY
+    bot.wait_idle(server)
+    assert bot.logs.count("boom from the pipeline") >= 1  # logged with its traceback
+    [reply] = ask(server, 109, QUESTION)
+    assert "نتنياهو" in reply.text
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_bad_inputs_get_short_replies_and_never_a_400(server, bot, seed_pipeline):
+    chat = 110
+    first = server.send_text(chat, "سؤال أول")
+    server.wait_for_messages(chat, 1)
+    for kind in ("photo", "sticker", "voice", "document", "location"):
+        server.send_other(chat, kind)
+    server.edit_text(chat, first["message_id"], "سؤال معدّل")
+    server.send_text(chat, "   \n\t ")
+    server.send_text(chat, "😀🎉👍")
+    server.send_text(chat, "؟؟؟ ... !!!")
+    server.send_text(chat, "رشاد " * 800)  # 4,000 characters
+    server.send_text(chat, "<b>من</b> التقى <i>رشاد</i>؟ &amp; *نجمة* _خط_ `رمز` </a><script>")
+    server.send_text(chat, "\u200fمن التقى رشاد؟\u200e\u202b")
+    server.send_text(chat, "/unknown")
+    ask_count = 1 + 5 + 1 + 3 + 1 + 2 + 1
+    sent = server.wait_for_messages(chat, ask_count, timeout=20)
+    bot.wait_idle(server)
+    texts = [message.text for message in server.sent_to(chat)]
+    assert len(texts) == ask_count
+    assert texts.count(TEXT_ONLY) == 5
+    assert texts.count(EDITED) == 1
+    assert texts.count(EMPTY_QUESTION) == 3
+    assert any("طويل جداً" in text for text in texts)
+    assert sum("نتنياهو" in text for text in texts) >= 2  # the marked-up and the RTL-marked questions
+    no_bad_requests(server)
+    [reply] = ask(server, chat, QUESTION)  # still answering
+    assert "نتنياهو" in reply.text and sent
+
+
+def test_group_answers_only_commands_mentions_and_replies(server, bot):
+    group, user = -100110, 1101
+    server.send_group_text(group, "حديث بين الأعضاء لا يخص البوت", user_id=user)
+    server.send_group_text(group, QUESTION, user_id=user)  # not addressed: ignored
+    server.send_group_text(group, "/help@SomeOtherBot", user_id=user)
+    mention = server.send_group_text(group, f"@{BOT_USERNAME} {IN_JERUSALEM}", user_id=user)
+    [answer] = server.wait_for_messages(group, 1)
+    assert "نتنياهو" in answer.text and answer.reply_to == mention["message_id"]
+    server.send_group_text(group, FOLLOW_UP, user_id=user, reply_to=answer.message_id)
+    follow_up = server.wait_for_messages(group, 2)[1]
+    assert "الثلاثاء" in follow_up.text
+    server.send_group_text(group, f"/help@{BOT_USERNAME}", user_id=user)
+    assert QUESTION in server.wait_for_messages(group, 3)[2].text
+    bot.wait_idle(server)
+    assert len(server.sent_to(group)) == 3
+    assert f"@{BOT_USERNAME}" not in bot.application.bot_data["state"].store.conversation(group).turns[0].question
+
+
+# ---------------------------------------------------------------- many chats
+
+
+def test_twenty_chats_at_once_are_each_answered_exactly_once(server, bot, seed_pipeline):
+    chats = list(range(2001, 2021))
+    expected = len(render_telegram(seed_pipeline.answer(QUESTION)))
+    for chat in chats:
+        server.send_text(chat, QUESTION)
+    for chat in chats:
+        server.wait_for_messages(chat, expected, timeout=30)
+    bot.wait_idle(server)
+    for chat in chats:
+        replies = server.sent_to(chat)
+        assert len(replies) == expected and "نتنياهو" in replies[0].text
+    assert bot.logs.count("answered chat=20") == 20
+
+
+# ---------------------------------------------------------------- access and limits
+
+
+def test_allow_list_refuses_once_and_rate_limit_warns_once(own_server, seed_pipeline, seed_index, tmp_path):
+    server = own_server
+    settings = bot_settings(server, tmp_path / "state.sqlite3", seed_index,
+                            allowed_user_ids=[3001], allowed_chat_ids=[-1003000], rate_limit_per_minute=2)
+    with BotRunner(settings, seed_pipeline) as runner:
+        # a stranger: one polite refusal, then silence; a button press is refused too
+        server.send_text(3002, QUESTION)
+        server.send_text(3002, "/help")
+        [refusal] = server.wait_for_messages(3002, 1)
+        assert refusal.text == NOT_ALLOWED
+        server.wait_for(lambda: runner.logs.count("refused chat=3002 ") == 2)
+        # anyone in an allowed group may ask
+        server.send_group_text(-1003000, f"@{BOT_USERNAME} {QUESTION}", user_id=3003)
+        assert "نتنياهو" in server.wait_for_messages(-1003000, 1)[0].text
+        # the allowed user: two questions a minute, then one warning, then silence
+        for _ in range(4):
+            server.send_text(3001, QUESTION)
+        replies = server.wait_for_messages(3001, 3)
+        runner.wait_idle(server)
+        texts = [message.text for message in server.sent_to(3001)]
+        assert len(texts) == 3 and texts.count(RATE_LIMITED) == 1
+        assert sum("نتنياهو" in text for text in texts) == 2
+        query = server.press_button(3001, replies[0].message_id, "more:whatever", user_id=3004)
+        server.wait_for(lambda: server.callback_queries[query]["answered"] is not None)
+        assert server.callback_queries[query]["answered"]["text"] == NOT_ALLOWED
+        runner.wait_idle(server)
+        assert len(server.sent_to(3002)) == 1
+        assert TOKEN not in runner.logs.text()
+
+
+def test_user_rate_limit_window_slides():
+    now = [0.0]
+    limit = UserRateLimit(2, clock=lambda: now[0])
+    assert limit.check(1) == (True, False) and limit.check(1) == (True, False)
+    assert limit.check(1) == (False, True) and limit.check(1) == (False, False)
+    assert limit.check(2) == (True, False)
+    now[0] = 61.0
+    assert limit.check(1) == (True, False)
+
+
+# ---------------------------------------------------------------- restart
+
+
+def test_conversation_and_more_button_survive_a_restart(own_server, seed_pipeline, seed_index, tmp_path):
+    server = own_server
+    settings = bot_settings(server, tmp_path / "state.sqlite3", seed_index)
+    with BotRunner(settings, seed_pipeline) as first:
+        [answer] = ask(server, 4001, IN_JERUSALEM)
+    assert TOKEN not in first.logs.text()
+    with BotRunner(settings, seed_pipeline) as second:
+        server.press_button(4001, answer.message_id, answer.buttons()[0]["callback_data"])
+        [more] = server.wait_for_messages(4001, 2)[1:]
+        assert SOURCES_HEADING in more.text
+        [reply] = ask(server, 4001, FOLLOW_UP)
+        assert "الثلاثاء" in reply.text
+        assert TOKEN not in second.logs.text()
+    assert TOKEN.encode() not in (tmp_path / "state.sqlite3").read_bytes()
