@@ -209,6 +209,7 @@ class Sent:
     reply_markup: dict | None = None
     reply_to: int | None = None
     edits: int = 0
+    at: float = field(default_factory=time.monotonic)  # when the server accepted it
 
     def buttons(self) -> list[dict]:
         rows = (self.reply_markup or {}).get("inline_keyboard", [])
@@ -246,6 +247,7 @@ class BotAPIServer:
         self.chats: dict[int, dict] = {}
         self.messages: dict[tuple[int, int], dict] = {}  # every message, user's and bot's
         self.sent: dict[int, list[Sent]] = {}
+        self.all_sent: list[Sent] = []  # every chat, in order
         self.actions: dict[int, list[str]] = {}
         self.callback_queries: dict[str, dict] = {}  # id -> {"answered": params or None}
         self.commands: list[dict] = []
@@ -558,9 +560,9 @@ class BotAPIServer:
             if reply_to is not None:
                 message["reply_to_message"] = self.messages[(chat_id, reply_to)]
             self.messages[(chat_id, message_id)] = message
-            self.sent.setdefault(chat_id, []).append(
-                Sent(message_id, chat_id, params["text"], text, entities, markup, reply_to)
-            )
+            record = Sent(message_id, chat_id, params["text"], text, entities, markup, reply_to)
+            self.sent.setdefault(chat_id, []).append(record)
+            self.all_sent.append(record)
             self.cond.notify_all()
             return message
 
