@@ -36,7 +36,9 @@ class SentenceTransformersEmbedder(Embedder):
                 "Give a local model folder with --model PATH, or a model id your machine can download."
             ) from exc
         self._is_e5 = "e5" in Path(self._name).name.lower() or "e5" in self._name.lower().split("/")[-1]
-        dim = self._model.get_sentence_embedding_dimension()
+        # newer sentence-transformers renamed it (the old name warns)
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = dimension()
         self._dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
 
     @property
