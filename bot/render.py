@@ -179,8 +179,8 @@ def _html_len(runs: list[Run]) -> int:
 
 
 def render_telegram(answer: Answer) -> list[str]:
-    """Telegram HTML messages (parse_mode HTML), each at most 4096 UTF-16 units."""
-    return pack_messages(telegram_blocks(answer))
+    """Telegram HTML messages (parse_mode HTML), each at most 4096 UTF-16 units; never none."""
+    return pack_messages(telegram_blocks(answer)) or [html.escape(NO_ANSWER)]
 
 
 def render_more_telegram(answer: Answer) -> list[str]:

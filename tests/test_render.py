@@ -140,6 +140,11 @@ def test_telegram_abstention_shows_message_and_labelled_suggestions():
     assert SUGGESTIONS_HEADING in parsed.bold and "قريب & بعيد" in "".join(parsed.text)
 
 
+def test_blank_message_still_gives_one_message():
+    answer = Answer(question="س", resolved_question="س", abstained=True, message=" \n ")
+    assert [parse(m) and m for m in render_telegram(answer)] == ["لم أجد في المقالات ما يجيب عن هذا السؤال."]
+
+
 def test_long_answer_is_split_in_valid_messages_on_sentence_boundaries():
     sentence = "التقى رشاد نتنياهو في القدس يوم الثلاثاء لبحث وقف إطلاق النار. "
     long_text = sentence * 80  # about 5,000 characters

@@ -331,3 +331,25 @@ def test_conversation_and_more_button_survive_a_restart(own_server, seed_pipelin
         assert "الثلاثاء" in reply.text
         assert TOKEN not in second.logs.text()
     assert TOKEN.encode() not in (tmp_path / "state.sqlite3").read_bytes()
+
+
+def test_state_store_round_trip_bad_rows_and_private_file(tmp_path):
+    from bot.state import PendingMore, StateStore
+    from retrieval.models import Turn
+
+    path = tmp_path / "state" / "bot.sqlite3"
+    store = StateStore(path)
+    conversation = Conversation()
+    conversation.add(Turn(question="س", resolved_question="س", doc_ids=["a"], terms=["رشاد"]))
+    store.save_conversation(7, conversation)
+    store.save_pending_more(7, PendingMore(key="k", question="س", excerpts=[Excerpt(text="ن", doc_id="a", start=0, end=1, citations=[1])]))
+    assert store.mark_refused(9) and not store.mark_refused(9)
+    store.close()
+    reopened = StateStore(path)
+    assert reopened.conversation(7) == conversation and reopened.pending_more(7).key == "k"
+    assert not reopened.mark_refused(9)
+    reopened._write("UPDATE conversations SET data = ? WHERE chat_id = 7", ("not json",))
+    assert reopened.conversation(7) == Conversation()  # unreadable: start afresh, never crash
+    reopened.forget(7)
+    assert reopened.pending_more(7) is None
+    assert path.stat().st_mode & 0o077 == 0
