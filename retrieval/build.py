@@ -80,6 +80,7 @@ def build_index(
     stage = on_stage or (lambda name: None)
     timings: dict[str, float] = {}
     recover_swap(index_dir)
+    _refuse_foreign_folder(index_dir)
     if not corpus.exists():
         raise CorpusEmpty(f"Corpus {corpus} does not exist; put .txt/.md/.jsonl/.html articles there or pass --corpus DIR.")
 
@@ -278,11 +279,13 @@ class EmbeddingCache:
     def _write_shard(self, hashes: np.ndarray, vectors: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._shard += 1
-        # vectors first, hashes last: a shard without its hashes file is never read
+        # vectors first, hashes last: a shard without its hashes file is never read; the pid keeps
+        # two builds of one index from pairing one's hashes with the other's vectors
+        shard = f"{os.getpid()}-{self._shard:06d}"
         for name, array in (("vectors", vectors), ("hashes", hashes)):
-            tmp = self.folder / f".{name}-{self._shard:06d}.npy"
+            tmp = self.folder / f".{name}-{shard}.npy"
             save_array(tmp, array)
-            os.replace(tmp, self.folder / f"{name}-{self._shard:06d}.npy")
+            os.replace(tmp, self.folder / f"{name}-{shard}.npy")
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -313,6 +316,15 @@ class _progress_bar:
 
 def _cache_dir(index_dir: Path) -> Path:
     return index_dir.parent / f".{index_dir.name}.cache"
+
+
+def _refuse_foreign_folder(index_dir: Path) -> None:
+    """The swap replaces ``index_dir`` whole: never do that to a folder that is not an index."""
+    if index_dir.is_dir() and not (index_dir / MANIFEST).is_file() and any(index_dir.iterdir()):
+        raise RetrievalError(
+            f"{index_dir} exists and is not an index (no {MANIFEST}); building would replace everything in it. "
+            "Choose a new or empty folder with --index-dir (INDEX_DIR), or delete that folder first."
+        )
 
 
 def _remove_stale_tmp(index_dir: Path) -> None:

@@ -146,3 +146,12 @@ def test_help(tmp_path: Path) -> None:
     assert "--corpus" in result.stdout and "--rebuild" in result.stdout and "Example" in result.stdout
     repl = ask(tmp_path, "--help")
     assert repl.returncode == 0 and "--question" in repl.stdout
+
+
+def test_build_into_a_folder_that_is_not_an_index_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me", encoding="utf-8")
+    result = build(tmp_path, "--corpus", str(SEED_CORPUS), "--index-dir", "notes")
+    assert result.returncode == 1
+    assert "is not an index" in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "notes" / "todo.txt").read_text(encoding="utf-8") == "keep me"

@@ -13,10 +13,10 @@ import pytest
 from conftest import SEED_CORPUS, FakeEmbedder, seed_settings
 
 from retrieval.arabic import ANALYZER_VERSION
-from retrieval.build import build_index
+from retrieval.build import EmbeddingCache, build_index
 from retrieval.chunking import chunk_document, sentence_units
 from retrieval.documents import load_corpus
-from retrieval.errors import IndexCorrupt, IndexMismatch, IndexNotFound
+from retrieval.errors import IndexCorrupt, IndexMismatch, IndexNotFound, RetrievalError
 from retrieval.index import SCHEMA_VERSION, Index, old_dir
 from retrieval.retriever import Retriever
 from retrieval.settings import Settings
@@ -405,3 +405,34 @@ def test_read_only_index_can_be_served(built: tuple[Settings, Path]) -> None:
     finally:
         for path in paths:
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def test_two_builds_never_mix_their_cached_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # two builds of one index at once (say a cron job and a person) both write cache shards
+    folder = tmp_path / ".index.cache"
+    shards = {}
+    for pid, value in ((1001, 1.0), (1002, 2.0)):
+        monkeypatch.setattr(os, "getpid", lambda pid=pid: pid)
+        cache = EmbeddingCache(folder, dim=4)
+        hashes = np.array([f"text-{pid}".encode().ljust(16, b"-")], dtype="S16")
+        vectors = np.full((1, 4), value, dtype=np.float32)
+        cache._write_shard(hashes, vectors)
+        shards[hashes[0]] = value
+    monkeypatch.undo()
+    merged = EmbeddingCache(folder, dim=4)
+    for key, value in shards.items():
+        assert np.array_equal(merged._rows[key], np.full(4, value, dtype=np.float32))
+
+
+def test_build_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path: Path) -> None:
+    precious = tmp_path / "documents"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("not an index", encoding="utf-8")
+    settings = settings_for(SEED_CORPUS, precious)
+    with pytest.raises(RetrievalError, match="is not an index"):
+        build_index(settings, embedder=FakeEmbedder(), progress=False)
+    assert [p.name for p in precious.iterdir()] == ["thesis.txt"]
+    # an empty folder is fine
+    empty_dir = tmp_path / "empty"
+    empty_dir.mkdir()
+    assert build_index(settings_for(SEED_CORPUS, empty_dir), embedder=FakeEmbedder(), progress=False).status == "built"
