@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except RetrievalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # disk full, permission denied, a file where a folder should be
+        print(f"error: cannot write the index: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: the previous index is untouched; run again to resume (vectors so far are cached).", file=sys.stderr)
         return 130

@@ -81,6 +81,7 @@ def build_index(
     timings: dict[str, float] = {}
     recover_swap(index_dir)
     _refuse_foreign_folder(index_dir)
+    index_dir.parent.mkdir(parents=True, exist_ok=True)  # an unwritable place fails now, not after embedding
     if not corpus.exists():
         raise CorpusEmpty(f"Corpus {corpus} does not exist; put .txt/.md/.jsonl/.html articles there or pass --corpus DIR.")
 
@@ -320,6 +321,8 @@ def _cache_dir(index_dir: Path) -> Path:
 
 def _refuse_foreign_folder(index_dir: Path) -> None:
     """The swap replaces ``index_dir`` whole: never do that to a folder that is not an index."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise RetrievalError(f"{index_dir} is a file, not an index folder; choose another --index-dir (INDEX_DIR).")
     if index_dir.is_dir() and not (index_dir / MANIFEST).is_file() and any(index_dir.iterdir()):
         raise RetrievalError(
             f"{index_dir} exists and is not an index (no {MANIFEST}); building would replace everything in it. "

@@ -155,3 +155,13 @@ def test_build_into_a_folder_that_is_not_an_index_is_refused(tmp_path: Path) -> 
     assert result.returncode == 1
     assert "is not an index" in result.stderr and "Traceback" not in result.stderr
     assert (tmp_path / "notes" / "todo.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_index_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("keep me", encoding="utf-8")
+    for index_dir in ("a_file", "a_file/index"):
+        result = build(tmp_path, "--corpus", str(SEED_CORPUS), "--index-dir", index_dir)
+        assert result.returncode == 1, result.stderr
+        assert "\nerror: " in result.stderr and "Traceback" not in result.stderr
+        assert (tmp_path / "a_file").read_text(encoding="utf-8") == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
