@@ -100,8 +100,8 @@ def analyze(text: str) -> list[str]:
     return terms
 
 
-# Sentence ends: Arabic/Latin full stops, question and exclamation marks, the Arabic
-# semicolon, and line breaks. A full stop between digits (3.5) is not an end.
+# Sentence ends: Arabic/Latin full stops, question and exclamation marks, the ellipsis
+# and line breaks (not the Arabic semicolon ؛, which joins clauses). A full stop between digits (3.5) is not an end.
 _SENTENCE_END = re.compile(r"(?:[!?؟!۔…]+|(?<!\d)\.(?!\d)|\.(?=\s)|[\n\r]+)[\"'”’»)\]]*")
 
 

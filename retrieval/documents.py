@@ -265,8 +265,10 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TAGS:
             self._skip_depth += 1
-        elif tag == "title":
-            self._in_title = True
+        if self._skip_depth:  # nothing inside <nav>, <svg> ...: not even an icon's <title>
+            return
+        if tag == "title":
+            self._in_title = not self.title  # the page's first <title> only
         elif tag == "h1":
             self._in_h1 = True
         if tag in ("article", "main"):
@@ -277,7 +279,10 @@ class _TextExtractor(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP_TAGS and self._skip_depth:
             self._skip_depth -= 1
-        elif tag == "title":
+            return
+        if self._skip_depth:
+            return
+        if tag == "title":
             self._in_title = False
         elif tag == "h1":
             self._in_h1 = False

@@ -147,6 +147,11 @@ def test_sentence_spans_do_not_split_decimals() -> None:
     assert sentences(text) == ["ارتفع المؤشر 3.5 بالمئة.", "وبلغ 12.75 نقطة"]
 
 
+def test_arabic_semicolon_and_comma_do_not_end_a_sentence() -> None:
+    text = "ارتفعت الأسعار؛ لذلك احتج السكان، وطالبوا بالدعم."
+    assert sentences(text) == [text]
+
+
 def test_sentence_spans_keep_closing_quotes() -> None:
     text = "قال: «انتهى الأمر.» ثم غادر."
     assert sentences(text) == ["قال: «انتهى الأمر.»", "ثم غادر."]

@@ -275,3 +275,13 @@ def test_permission_error_is_reported_even_as_root(tmp_path: Path, monkeypatch: 
     docs, report = load(tmp_path)
     assert set(docs) == {"good"}
     assert reasons(report) == {("secret.txt", None): "cannot read: Permission denied"}
+
+
+def test_html_icon_titles_and_inline_svg_stay_out() -> None:
+    html = (
+        "<html><head><title>عنوان الخبر</title></head><body>"
+        "<nav><svg><title>Facebook</title></svg></nav>"
+        "<article><p>نص<svg><title>icon</title><path/></svg> الخبر الكامل.</p></article>"
+        "<footer><svg><title>Twitter</title></svg></footer></body></html>"
+    )
+    assert parse_html(html) == ("عنوان الخبر", "نص الخبر الكامل.")
