@@ -115,6 +115,7 @@ def build_index(
     corpus_fp = text_hash("\n".join(d["fingerprint"] for d in docs)).hex()
     old = read_manifest_quietly(index_dir)
     if not rebuild and old is not None and old.get("params") == params and old.get("corpus", {}).get("fingerprint") == corpus_fp:
+        _remove_leftovers(index_dir)
         return BuildResult(index_dir, "unchanged", len(docs), len(chunk_rows), len(sentence_rows),
                            seconds=time.perf_counter() - started, report=report, stage_seconds=timings)
 
@@ -328,6 +329,14 @@ def _refuse_foreign_folder(index_dir: Path) -> None:
             f"{index_dir} exists and is not an index (no {MANIFEST}); building would replace everything in it. "
             "Choose a new or empty folder with --index-dir (INDEX_DIR), or delete that folder first."
         )
+
+
+def _remove_leftovers(index_dir: Path) -> None:
+    """What a build killed after its swap leaves beside an up-to-date index: the old index
+    (half deleted), the resume cache and temporary folders."""
+    shutil.rmtree(old_dir(index_dir), ignore_errors=True)
+    shutil.rmtree(_cache_dir(index_dir), ignore_errors=True)
+    _remove_stale_tmp(index_dir)
 
 
 def _remove_stale_tmp(index_dir: Path) -> None:

