@@ -37,7 +37,7 @@ class BM25Index(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, folder: Path) -> "BM25Index": ...
+    def load(cls, folder: Path) -> BM25Index: ...
 
     @property
     @abstractmethod
@@ -70,7 +70,7 @@ class Bm25sIndex(BM25Index):
         self._model.save(str(folder), allow_pickle=False)
 
     @classmethod
-    def load(cls, folder: Path) -> "Bm25sIndex":
+    def load(cls, folder: Path) -> Bm25sIndex:
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -114,7 +114,7 @@ class RankBm25Index(BM25Index):
                 handle.write(json.dumps(terms, ensure_ascii=False) + "\n")
 
     @classmethod
-    def load(cls, folder: Path) -> "RankBm25Index":
+    def load(cls, folder: Path) -> RankBm25Index:
         self = cls()
         with open(folder / "terms.jsonl", encoding="utf-8") as handle:
             self.build([json.loads(line) for line in handle])

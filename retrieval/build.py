@@ -36,9 +36,9 @@ from retrieval.documents import LoadReport, fingerprint, load_corpus
 from retrieval.embedders import Embedder
 from retrieval.embedders import create as create_embedder
 from retrieval.errors import CorpusEmpty, RetrievalError
+from retrieval.index import MANIFEST, build_params, old_dir, read_manifest_quietly, recover_swap
 from retrieval.models import DocumentInfo
 from retrieval.settings import Settings
-from retrieval.index import MANIFEST, build_params, old_dir, read_manifest_quietly, recover_swap
 from retrieval.store import TextBlob, file_digest, load_array, save_array, text_hash, write_json
 
 log = logging.getLogger(__name__)

@@ -135,7 +135,7 @@ class Index:
         self.bm25: BM25Index
 
     @classmethod
-    def load(cls, index_dir: Path, settings: Settings | None = None, verify: bool = True) -> "Index":
+    def load(cls, index_dir: Path, settings: Settings | None = None, verify: bool = True) -> Index:
         """Load and check ``index_dir``. ``settings`` (when given) must match the embedder it
         was built with. ``verify`` checks every file against the manifest's SHA-256."""
         index_dir = recover_swap(Path(index_dir))

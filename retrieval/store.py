@@ -60,7 +60,7 @@ class TextBlob:
         save_array(folder / f"{name}.offsets.npy", offsets)
 
     @classmethod
-    def open(cls, folder: Path, name: str) -> "TextBlob":
+    def open(cls, folder: Path, name: str) -> TextBlob:
         offsets = load_array(folder / f"{name}.offsets.npy", mmap=False)
         path = folder / f"{name}.bin"
         size = os.path.getsize(path)
