@@ -71,6 +71,8 @@ class ComposerConfig:
     w_lexical: float = 0.6
     w_type: float = 0.15
     w_rank: float = 0.1
+    w_passage: float = 0.0
+    w_short: float = 0.3  # headings and list fragments make poor excerpts
     duplicate_jaccard: float = 0.6
     abstain_dense: float = 0.80  # below this best sentence/passage similarity, and
     abstain_lexical: float = 0.34  # below this term coverage: no answer
@@ -97,20 +99,31 @@ class Composer:
         if not candidates:
             return self._abstain(question, resolved, passages, q_stems)
         dense = self._sentence_similarity(candidates, query_vector)
-        best_passage = max((p.scores.get("dense", 0.0) for p in passages), default=0.0)
+        weights = self._term_weights(q_stems)
+        total_weight = sum(weights.values()) or 1.0
+        top_passage = max((p.score for p in passages), default=1.0) or 1.0
+        best_coverage = 0.0
         for cand, sim in zip(candidates, dense):
             cand.stems = query_stems(cand.text)
-            coverage = len(q_stems & cand.stems) / len(q_stems) if q_stems else 0.0
+            coverage = sum(w for t, w in weights.items() if t in cand.stems) / total_weight
+            best_coverage = max(best_coverage, coverage)
             cand.score = (cfg.w_dense * sim + cfg.w_lexical * coverage + cfg.w_type * _type_match(qtype, cand.text)
-                          + cfg.w_rank / cand.passage.rank)
-        best_coverage = max((len(q_stems & c.stems) / len(q_stems) for c in candidates), default=0.0) if q_stems else 0.0
-        best_dense = max(float(dense.max()) if len(dense) else 0.0, best_passage)
+                          + cfg.w_rank / cand.passage.rank + cfg.w_passage * cand.passage.score / top_passage
+                          - cfg.w_short * (len(cand.text) < 40))
+        best_dense = max(float(dense.max()) if len(dense) else 0.0, max((p.scores.get("dense", 0.0) for p in passages), default=0.0))
         if best_dense < cfg.abstain_dense and best_coverage < cfg.abstain_lexical:
             return self._abstain(question, resolved, passages, q_stems)
 
         ranked = sorted(candidates, key=lambda c: -c.score)
         chosen, more = self._select(ranked)
         return self._answer(question, resolved, passages, chosen, more, q_stems)
+
+    def _term_weights(self, q_stems: set[str]) -> dict[str, float]:
+        """IDF of each question stem in the index (rare words matter more)."""
+        terms = sorted(q_stems)
+        idf = self.index.bm25.idf(terms) if terms else []
+        # a term unknown to the index still counts a little (it may be a typo or a name)
+        return {t: float(w) if w > 0 else 0.5 for t, w in zip(terms, idf)}
 
     # -- candidates -------------------------------------------------------------------------
     def _candidates(self, passages: list[Passage]) -> list[Candidate]:

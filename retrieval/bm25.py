@@ -33,6 +33,10 @@ class BM25Index(ABC):
         """float32 array of length ``num_chunks``; all zeros when no term is known."""
 
     @abstractmethod
+    def idf(self, terms: list[str]) -> np.ndarray:
+        """Lucene idf of each term (0 for a term not in the index)."""
+
+    @abstractmethod
     def save(self, folder: Path) -> None: ...
 
     @classmethod
@@ -65,6 +69,16 @@ class Bm25sIndex(BM25Index):
         if not ids or self._n == 0:
             return np.zeros(self._n, dtype=np.float32)
         return np.asarray(self._model.get_scores_from_ids(ids), dtype=np.float32)
+
+    def idf(self, terms: list[str]) -> np.ndarray:
+        vocab, indptr = self._model.vocab_dict, self._model.scores["indptr"]
+        out = np.zeros(len(terms), dtype=np.float64)
+        for i, term in enumerate(terms):
+            column = vocab.get(term)
+            if column is not None and column + 1 < len(indptr):
+                df = int(indptr[column + 1] - indptr[column])  # chunks holding the term
+                out[i] = np.log(1 + (self._n - df + 0.5) / (df + 0.5)) if df else 0.0
+        return out
 
     def save(self, folder: Path) -> None:
         self._model.save(str(folder), allow_pickle=False)
@@ -106,6 +120,10 @@ class RankBm25Index(BM25Index):
         if self._model is None or not query_terms:
             return np.zeros(len(self._terms), dtype=np.float32)
         return np.asarray(self._model.get_scores(query_terms), dtype=np.float32)
+
+    def idf(self, terms: list[str]) -> np.ndarray:
+        table = self._model.idf if self._model is not None else {}
+        return np.array([table.get(term, 0.0) for term in terms], dtype=np.float64)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -67,12 +67,14 @@ def build_index(
     embedder: Embedder | None = None,
     progress: bool | None = None,
     on_stage: Callable[[str], None] | None = None,
+    reuse_from: list[Path] | None = None,
 ) -> BuildResult:
     """Build (or update) the index of ``corpus`` into ``index_dir``.
 
     Unchanged corpus and settings: nothing is done. Otherwise vectors of unchanged texts
     are reused from the existing index and from the resume cache, new texts are embedded
-    (and cached as they go, so a killed build resumes), then the new index is written to a
+    (and cached as they go, so a killed build resumes; ``reuse_from`` names other index
+    folders whose vectors may be reused), then the new index is written to a
     temporary sibling folder and swapped in."""
     started = time.perf_counter()
     corpus = Path(corpus or settings.corpus_dir)
@@ -107,7 +109,8 @@ def build_index(
             sentence_rows.append((doc_index, start, end))
             sentence_texts.append(doc.text[start:end])
         info = DocumentInfo(id=doc.id, title=doc.title, source=doc.source, url=doc.url, date=doc.date)
-        docs.append({**info.model_dump(), "metadata": doc.metadata, "fingerprint": fingerprint(doc), "chunks": [first, len(chunk_rows)]})
+        docs.append({**info.model_dump(), "metadata": doc.metadata, "fingerprint": fingerprint(doc),
+                     "chunks": [first, len(chunk_rows)]})
     timings["load+chunk"] = time.perf_counter() - t0
     if not docs:
         raise CorpusEmpty(f"No readable article in {corpus} ({len(report.skipped)} skipped); see the warnings above.")
@@ -126,6 +129,8 @@ def build_index(
     cache = EmbeddingCache(_cache_dir(index_dir), embedder.dim)
     if not rebuild:
         cache.add_index(index_dir, old, params)
+        for other in reuse_from or []:  # e.g. indexes of the same corpus with another chunk size
+            cache.add_index(other, read_manifest_quietly(other), params)
     texts = chunk_texts + (sentence_texts if settings.sentence_vectors else [])
     hashes = np.array([text_hash(t, salt) for t in texts], dtype="S16") if texts else np.zeros(0, "S16")
     vectors, embedded = cache.fill(texts, hashes, embedder, settings.embed_batch_size, progress)

@@ -1,0 +1,106 @@
+"""Choose retrieval fusion and composer weights by measurement on a QA set (XQuAD-ar by default).
+
+Loads (or builds) the evaluation index, embeds each question once, then sweeps settings
+in memory and prints passage recall / answer recall per setting, so alternatives are
+compared in one run.
+
+    python bench/tune.py --squad ../shared/data/xquad/xquad.ar.json [--limit 400] [--what fusion|composer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from evaluate import CACHE, _key, _squad_corpus  # noqa: E402
+from retrieval.answer import ComposerConfig  # noqa: E402
+from retrieval.build import build_index  # noqa: E402
+from retrieval.evaluation import QAItem, contains_gold, read_qa, read_squad  # noqa: E402
+from retrieval.pipeline import Pipeline  # noqa: E402
+from retrieval.settings import Settings  # noqa: E402
+
+
+def load(args) -> tuple[Pipeline, list[QAItem]]:
+    settings = Settings(**({"chunk_size": args.chunk_size} if args.chunk_size else {}))
+    if args.squad:
+        docs, qa, _ = read_squad(args.squad)
+        corpus = _squad_corpus(args.squad, docs, 0)
+    else:
+        qa, corpus = read_qa(args.qa), args.corpus
+    settings.index_dir = CACHE / f"index-{_key(corpus, settings)}"
+    siblings = [p for p in CACHE.glob("index-*") if p != settings.index_dir]
+    build_index(settings, corpus=corpus, index_dir=settings.index_dir, reuse_from=siblings)
+    if args.limit:
+        qa = qa[: args.limit]
+    return Pipeline.load(settings), qa
+
+
+def sweep_fusion(pipeline: Pipeline, qa: list[QAItem]) -> None:
+    vectors = [pipeline.embedder.embed_query(item.question) for item in qa]
+    print(f"{'fusion':<10}{'w_dense':>8}{'@1':>8}{'@3':>8}{'@5':>8}{'MRR':>8}")
+    settings = [("bm25", 0.0), ("dense", 1.0)] + [(f, w) for f in ("weighted", "rrf") for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
+    for fusion, weight in settings:
+        hits = {1: 0, 3: 0, 5: 0}
+        rr = 0.0
+        mode = fusion if fusion in ("bm25", "dense") else "hybrid"
+        if mode == "hybrid":
+            pipeline.retriever.fusion, pipeline.retriever.dense_weight = fusion, weight
+        for item, vector in zip(qa, vectors):
+            passages = pipeline.retriever.search(item.question, k=10, mode=mode, query_vector=vector)
+            first = next((p.rank for p in passages if contains_gold(p.text, QAItem("", item.answers))), None)
+            for k in hits:
+                hits[k] += bool(first and first <= k)
+            rr += 1 / first if first else 0
+        n = len(qa)
+        print(f"{fusion:<10}{weight:>8.1f}" + "".join(f"{hits[k] / n:>8.3f}" for k in hits) + f"{rr / n:>8.3f}")
+
+
+def sweep_composer(pipeline: Pipeline, qa: list[QAItem], grid: dict[str, list[float]]) -> None:
+    base = pipeline.composer.config
+    names = list(grid)
+    print("  ".join(f"{n:>10}" for n in names) + f"{'recall':>8}{'chars':>8}{'abst':>6}")
+    results = []
+    for values in itertools.product(*(grid[n] for n in names)):
+        pipeline.composer.config = ComposerConfig(**{**base.__dict__, **dict(zip(names, values))})
+        hits = chars = abstained = 0
+        t0 = time.perf_counter()
+        for item in qa:
+            answer = pipeline.answer(item.question)
+            hits += contains_gold(answer.text, item)
+            chars += len(answer.text)
+            abstained += answer.abstained
+        n = len(qa)
+        results.append((hits / n, values))
+        print("  ".join(f"{v:>10.3g}" for v in values) + f"{hits / n:>8.3f}{chars / n:>8.0f}{abstained:>6d}"
+              f"   ({(time.perf_counter() - t0) / n * 1000:.1f} ms/q)", flush=True)
+    pipeline.composer.config = base
+    best = max(results)
+    print("best:", dict(zip(names, best[1])), f"recall {best[0]:.3f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--squad", type=Path)
+    parser.add_argument("--qa", type=Path)
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--chunk-size", type=int)
+    parser.add_argument("--what", choices=["fusion", "composer"], default="fusion")
+    parser.add_argument("--grid", action="append", default=[], help="name=v1,v2,... (composer weights)")
+    args = parser.parse_args()
+    pipeline, qa = load(args)
+    if args.what == "fusion":
+        sweep_fusion(pipeline, qa)
+    else:
+        grid = {g.split("=")[0]: [float(v) for v in g.split("=")[1].split(",")] for g in args.grid} or {"w_lexical": [0.3, 0.6, 1.0]}
+        sweep_composer(pipeline, qa, grid)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
