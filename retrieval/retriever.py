@@ -80,7 +80,8 @@ class Retriever:
                 candidate_ids.update(int(i) for i in top if bm25_all[i] > 0)
             timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
 
-        qvec: np.ndarray | None = None
+        # a given query vector also scores BM25-only candidates (the composer reads that score)
+        qvec: np.ndarray | None = query_vector
         if mode in ("hybrid", "dense"):
             qvec = query_vector
             if qvec is None:
