@@ -165,10 +165,19 @@ def _decode(data: bytes, rel: str, report: LoadReport) -> str | None:
         return None
 
 
+MAX_TITLE_CHARS = 120
+
+
 def _first_line(text: str) -> str:
+    """The first non-empty line, as a title: an article without a headline starts with a
+    long sentence, which is cut at a word boundary so citations stay readable."""
     for line in text.splitlines():
-        if line.strip():
-            return line.strip()[:300]
+        line = line.strip()
+        if line:
+            if len(line) <= MAX_TITLE_CHARS:
+                return line
+            cut = line.rfind(" ", 0, MAX_TITLE_CHARS)
+            return line[: cut if cut > MAX_TITLE_CHARS // 2 else MAX_TITLE_CHARS].rstrip("،,;: ") + "…"
     return ""
 
 
