@@ -7,28 +7,39 @@ import re
 from retrieval.arabic import QUESTION_WORDS, STOPWORDS, tokenize
 from retrieval.models import Conversation, Turn
 
-# words that point back to something said before ("that", "them", "he", "also" ...)
+# pronouns and demonstratives that may point back ("that", "them", "he" ...): a short question
+# holding one leans on context ("من هو ..." is a copula, and هو is a stopword, so not counted)
 _ANAPHORA = frozenset(
-    "ذلك ذاك تلك هذا هذه هو هي هم هما منهم منها منه عنه عنها عليه فيه فيها معه معهم له لها لهم ايضا اللقاء الاجتماع "
-    "it that this they them he she his her its also there then".split()
+    "ذاك هذا هذه هو هي هم هما منهم منها منه عنه عنها عليه فيه فيها معه معهم له لها لهم اللقاء الاجتماع "
+    "it that this they them he she his her its there then".split()
 )
+# words that always point back, whatever the length of the question ("after that", "also")
+_BACK = frozenset("ذلك تلك ايضا also".split())
 # attached pronoun suffixes on verbs and prepositions: التقاه, قابلها, لقائه, معهم
 _SUFFIX = re.compile(r"(ه|ها|هم|هما)$")
 SHORT_QUESTION = 3  # content words; at most this many and the question leans on context
 
 
 def needs_context(question: str) -> bool:
-    """True when ``question`` cannot stand on its own: it starts with a conjunction
-    ("و"/"and"), refers back with a pronoun, or has almost no content words."""
+    """True when ``question`` cannot stand on its own: it starts with the conjunction and a
+    function word ("ومتى", "وكم", "ومع من", "وفي أي", "and ..."), says "that"/"also", refers back
+    with a pronoun in a short question, or has almost no content words."""
     tokens = tokenize(question)
     if not tokens:
         return False
-    content = [t for t in tokens if t not in STOPWORDS and t not in QUESTION_WORDS]
     first = tokens[0]
-    starts_with_and = (first.startswith("و") and first[1:] in QUESTION_WORDS) or first in ("and", "what", "so")
-    refers_back = any(t in _ANAPHORA or (len(t) > 4 and _SUFFIX.search(t) and t[:-1] not in STOPWORDS) for t in content)
-    if starts_with_and or any(t in _ANAPHORA for t in tokens):
+    if first == "و" or (first.startswith("و") and first[1:] in STOPWORDS) or first in ("and", "so") \
+            or tokens[:2] in (["what", "about"], ["how", "about"]):
         return True
+    if any(t in _BACK for t in tokens):
+        return True
+    # normalisation writes ة as ه: the same words with ة kept apart, so القاهرة is not "القاهر+ه"
+    marked = tokenize(question.replace("ة", "ت"))
+    if len(marked) != len(tokens):
+        marked = tokens
+    content = [(t, m) for t, m in zip(tokens, marked) if t not in STOPWORDS and t not in QUESTION_WORDS]
+    refers_back = any(t in _ANAPHORA or (len(t) > 4 and _SUFFIX.search(m) and t[:-1] not in STOPWORDS)
+                      for t, m in content)
     return len(content) <= 1 or (refers_back and len(content) <= SHORT_QUESTION)
 
 
