@@ -1,0 +1,232 @@
+"""The terminal front end driven through a pseudo-terminal (prompt, questions, commands, Ctrl-D,
+Ctrl-C), and its non-interactive --json output."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SEED_CORPUS
+
+from bot.render import SOURCES_HEADING, render_terminal
+from retrieval.pipeline import Pipeline
+from retrieval.settings import Settings
+
+PROMPT = "سؤال> "
+QUESTION = "من التقى رشاد؟"
+WAIT = 20.0  # seconds for any one expected output (start-up loads the model)
+# session leader + controlling terminal, so Ctrl-C typed on the pty sends SIGINT as in a real terminal
+_LAUNCH = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+           "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|\r")
+
+
+def _env() -> dict[str, str]:
+    names = {name.upper() for name in Settings.model_fields}
+    env = {key: value for key, value in os.environ.items() if key.upper() not in names}
+    env.update(PYTHONPATH=str(ROOT), PYTHONIOENCODING="utf-8", TERM="dumb", LANG="C.UTF-8", LC_ALL="C.UTF-8")
+    env.pop("INPUTRC", None)
+    return env
+
+
+class Terminal:
+    """A child process on a pseudo-terminal, with bounded waits for its output."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        master, slave = pty.openpty()
+        self.master = master
+        self.process = subprocess.Popen([sys.executable, "-c", _LAUNCH, *args], stdin=slave, stdout=slave, stderr=slave,
+                                        cwd=cwd, env=_env(), start_new_session=True, close_fds=True)
+        os.close(slave)
+        self.raw = b""
+        self.cursor = 0  # in self.text: what was already matched
+
+    @property
+    def text(self) -> str:
+        """Everything printed so far, terminal escapes and carriage returns removed."""
+        return _ESCAPE.sub("", self.raw.decode("utf-8", errors="replace"))
+
+    def _read(self, timeout: float) -> int:
+        """Read what is there within ``timeout``: bytes read, 0 for none, -1 once the child closed the terminal."""
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return 0
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            return -1
+        self.raw += data
+        return len(data) or -1
+
+    def expect(self, pattern: str, timeout: float = WAIT) -> str:
+        """Wait for ``pattern`` after the cursor; return the output up to it and move past it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.text.find(pattern, self.cursor)
+            if found >= 0:
+                chunk = self.text[self.cursor : found]
+                self.cursor = found + len(pattern)
+                return chunk
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._read(min(remaining, 0.5)) < 0:
+                raise AssertionError(f"{pattern!r} not printed within {timeout:.0f} s; output after the cursor:\n"
+                                     f"{self.text[self.cursor:]!r}")
+
+    def settle(self, quiet: float = 0.3, timeout: float = 5.0) -> None:
+        """Wait until nothing has been printed for ``quiet`` seconds, as a person would before
+        pressing Ctrl-C: a signal that lands while readline is still echoing (outside its select)
+        is only noticed at the next key press (CPython's readline loop), which no person can hit."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._read(quiet) > 0:
+            pass
+
+    def interrupt(self) -> None:
+        """Ctrl-C typed on the terminal (SIGINT to its foreground process group)."""
+        self.settle()
+        self.send("\x03")
+
+    def send(self, data: str) -> None:
+        os.write(self.master, data.encode("utf-8"))
+
+    def ask(self, line: str) -> str:
+        """Type ``line`` at the prompt; the output it caused, up to the next prompt."""
+        self.send(line + "\r")
+        return self.expect(PROMPT)
+
+    def wait(self, timeout: float = WAIT) -> int:
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            self._read(0.2)  # keep draining so the child never blocks on a full terminal
+        while self._read(0.05) > 0:  # what is left after it exited
+            pass
+        if self.process.poll() is None:
+            raise AssertionError(f"still running after {timeout:.0f} s; output:\n{self.text!r}")
+        return self.process.returncode
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        os.close(self.master)
+
+
+@pytest.fixture()
+def repl(seed_index: Path, tmp_path: Path):
+    terminal = Terminal(["-m", "bot.repl", "--index-dir", str(seed_index), "--no-color"], cwd=tmp_path)
+    banner = terminal.expect(PROMPT)
+    assert "5 articles indexed" in banner
+    yield terminal
+    terminal.close()
+
+
+def test_a_session_of_questions_and_commands(repl: Terminal, seed_pipeline: Pipeline) -> None:
+    help_text = repl.ask(":help")
+    for command in (":k N", ":mode", ":more", ":new", ":help", ":quit"):
+        assert command in help_text
+    assert "now 5" in help_text and "now hybrid" in help_text
+
+    empty = repl.ask("")
+    assert empty.strip() == ""  # an empty line prints nothing, just the prompt again
+
+    answer = repl.ask(QUESTION)
+    assert "نتنياهو" in answer and "ويتكوف" in answer
+    assert SOURCES_HEADING in answer
+    assert "[1]" in answer and "[2]" in answer
+    assert "«رشاد»" in answer  # --no-color marks the question's words with «»
+    assert "\x1b[" not in answer
+    assert "(:more للمزيد)" in answer
+
+    expected = seed_pipeline.answer(QUESTION)
+    more = repl.ask(":more")
+    first_more = render_terminal(expected.model_copy(update={"excerpts": expected.more, "more": []})).splitlines()[0]
+    assert first_more in more
+    assert SOURCES_HEADING in more
+    assert "لا مزيد." in repl.ask(":more")  # all held-back excerpts were shown
+
+    assert "k = 3" in repl.ask(":k 3")
+    assert "mode = bm25" in repl.ask(":mode bm25")
+    help_now = repl.ask(":help")
+    assert "now 3" in help_now and "now bm25" in help_now
+    assert "Unknown command" in repl.ask(":k 0")
+    assert "Unknown command" in repl.ask(":mode fastest")
+    assert "نتنياهو" in repl.ask(QUESTION)  # still answers with the new k and mode
+
+    repl.send(":quit\r")
+    assert repl.wait() == 0
+    assert "Traceback" not in repl.text
+
+
+def test_a_follow_up_and_new(repl: Terminal) -> None:
+    assert "نتنياهو" in repl.ask("من التقى رشاد في القدس؟")
+    assert "الثلاثاء" in repl.ask("ومتى كان ذلك؟")
+    assert "بدأنا محادثة جديدة." in repl.ask(":new")
+    repl.send(":q\r")
+    assert repl.wait() == 0
+
+
+def test_ctrl_d_exits_cleanly(repl: Terminal) -> None:
+    repl.send("\x04")
+    assert repl.wait() == 0
+    assert "Traceback" not in repl.text
+
+
+def test_ctrl_c_at_the_prompt_exits_cleanly(repl: Terminal) -> None:
+    repl.interrupt()
+    assert repl.wait() == 0
+    assert "Traceback" not in repl.text and "KeyboardInterrupt" not in repl.text
+
+
+def test_ctrl_c_with_a_half_typed_line_exits_cleanly(repl: Terminal) -> None:
+    repl.send("من التقى")
+    repl.expect("من التقى")  # echoed: the line is being edited
+    repl.interrupt()
+    assert repl.wait() == 0
+    assert "Traceback" not in repl.text
+
+
+def test_question_json_has_the_documented_keys(seed_index: Path, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "bot.repl", "--index-dir", str(seed_index), "--question", QUESTION, "--json"],
+                            cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8", timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {"question", "resolved_question", "passages", "excerpts", "more", "sources", "abstained", "message",
+            "suggestions", "answer_text", "mode", "k"} <= set(data)
+    assert data["question"] == QUESTION and data["abstained"] is False
+    assert data["message"] is None and data["suggestions"] == []
+    assert (data["mode"], data["k"]) == ("hybrid", 5)
+    assert len(data["passages"]) == 5
+    for rank, passage in enumerate(data["passages"], start=1):
+        assert {"chunk_index", "doc_id", "title", "source", "url", "date", "start", "end", "text", "score", "scores",
+                "rank", "citation"} <= set(passage)
+        assert passage["rank"] == rank and passage["citation"] == f"[{rank}]"
+        text = (SEED_CORPUS / passage["source"]).read_bytes().decode("utf-8")
+        assert text[passage["start"] : passage["end"]] == passage["text"]
+    numbers = {source["number"] for source in data["sources"]}
+    for source in data["sources"]:
+        assert {"number", "doc_id", "title", "source", "url", "date"} <= set(source)
+    assert data["excerpts"]
+    for excerpt in data["excerpts"]:
+        assert {"text", "doc_id", "start", "end", "citations", "highlights", "score"} <= set(excerpt)
+        assert set(excerpt["citations"]) <= numbers
+        assert all(len(span) == 2 for span in excerpt["highlights"])
+    assert data["answer_text"] == "\n".join(e["text"] for e in data["excerpts"])
+    assert "نتنياهو" in data["answer_text"] and "ويتكوف" in data["answer_text"]
+
+
+def test_question_json_when_abstaining(seed_index: Path, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "bot.repl", "--index-dir", str(seed_index), "--question",
+                             "من فاز بكأس العالم 2022؟", "--json"],
+                            cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8", timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["abstained"] is True and data["excerpts"] == [] and data["sources"] == []
+    assert data["answer_text"] == data["message"] and data["message"]
+    assert data["suggestions"] and all(set(s) == {"id", "title", "source", "url", "date"} for s in data["suggestions"])
