@@ -4,6 +4,7 @@ deterministic fake embedder for fast unit tests of index mechanics."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,16 @@ class FakeEmbedder(Embedder):
                 out[row, h % self._dim] += 1.0
             out[row, 0] += 1e-3  # never an all-zero vector
         return out
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without any setting the program reads (no INDEX_DIR etc. from outside),
+    for running the command-line programs as subprocesses."""
+    names = {name.upper() for name in Settings.model_fields}
+    env = {key: value for key, value in os.environ.items() if key.upper() not in names}
+    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
 
 
 def seed_settings(index_dir: Path, **overrides) -> Settings:

@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEED_CORPUS
-
-from retrieval.settings import Settings
+from conftest import ROOT, SEED_CORPUS, clean_env
 
 MEETING = "000_bfedeb9d58756a4b"
 WITKOFF = "001_1fe97d3039f93416"
 QUESTION = "من التقى رشاد؟"
-
-
-def clean_env() -> dict[str, str]:
-    """The environment without any setting the program reads (no INDEX_DIR etc. from outside)."""
-    names = {name.upper() for name in Settings.model_fields}
-    env = {key: value for key, value in os.environ.items() if key.upper() not in names}
-    env["PYTHONPATH"] = str(ROOT)
-    env["PYTHONIOENCODING"] = "utf-8"
-    return env
 
 
 def run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEED_CORPUS, seed_settings
+from conftest import ROOT, SEED_CORPUS, clean_env, seed_settings
 
 from retrieval.build import build_index
 from retrieval.documents import MAX_FILE_BYTES
@@ -27,13 +27,6 @@ from retrieval.settings import Settings
 ANT_SAMPLE = Path(__file__).resolve().parent / "data" / "ant_sample.jsonl.gz"
 MEETING = "000_bfedeb9d58756a4b"
 QUESTION = "من التقى رشاد؟"
-
-
-def clean_env() -> dict[str, str]:
-    names = {name.upper() for name in Settings.model_fields}
-    env = {key: value for key, value in os.environ.items() if key.upper() not in names}
-    env["PYTHONPATH"] = str(ROOT)
-    return env
 
 
 def index_build(*args: str) -> list[str]:
