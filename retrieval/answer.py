@@ -24,7 +24,6 @@ _TIME_WORDS = frozenset(normalize(w) for w in (
     "السبت الأحد الاثنين الإثنين الثلاثاء الأربعاء الخميس الجمعة اليوم أمس غدا الماضي المقبل "
     "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر "
     "كانون شباط آذار نيسان أيار حزيران تموز آب أيلول تشرين عام سنة شهر أسبوع ساعة صباح مساء").split())
-_PLACE_HINTS = frozenset(normalize(w) for w in "في إلى من بمدينة مدينة عاصمة العاصمة منطقة قطاع".split())
 _PERSON_HINTS = frozenset(normalize(w) for w in (
     "رئيس الرئيس وزير مدير المبعوث مبعوث اللواء السيد نائب مستشار المتحدث زعيم قائد الملك الأمير").split())
 
@@ -166,7 +165,7 @@ class Composer:
         ])
 
     def answerability(self, row: np.ndarray) -> float:
-        """Probability that the passages answer the question (logistic model, ABSTAIN_MODEL)."""
+        """Probability that the passages answer the question (logistic model over ANSWERABILITY)."""
         weights = np.asarray(self.config.abstain_weights, dtype=np.float64)
         return float(1 / (1 + np.exp(-(row @ weights[:-1] + weights[-1]))))
 

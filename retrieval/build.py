@@ -5,7 +5,7 @@ The folder it writes is described in retrieval/index.py, which loads it.
 
 from __future__ import annotations
 
-import logging
+import json
 import os
 import shutil
 import sys
@@ -30,7 +30,6 @@ from retrieval.models import DocumentInfo
 from retrieval.settings import Settings
 from retrieval.store import TextBlob, file_digest, load_array, save_array, text_hash, write_json
 
-log = logging.getLogger(__name__)
 
 @dataclass
 class BuildResult:
@@ -201,8 +200,6 @@ def _with_title(title: str, text: str, start: int) -> str:
 
 
 def _json_line(data: dict) -> str:
-    import json
-
     return json.dumps(data, ensure_ascii=False) + "\n"
 
 
