@@ -16,6 +16,7 @@ A folder of plain files (nothing is pickled)::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -207,6 +208,19 @@ class Index:
             bad["vector dimension"] = f"{self.chunk_vectors.shape}, FAISS {self.faiss.d}, manifest {expected_dim}"
         if bad or expected.get("chunks") != n:
             raise IndexCorrupt(f"Index at {self.folder} is inconsistent ({n} chunks but {bad}); {REBUILD_HINT}.")
+
+    @functools.cached_property
+    def chunk_sentences(self) -> np.ndarray:
+        """Per chunk, the [first, last + 1) rows of ``sentences`` that lie inside it (sentences
+        are sorted by document then start and never overlap, so each chunk's are contiguous)."""
+        if not len(self.chunks) or not len(self.sentences):
+            return np.zeros((len(self.chunks), 2), np.int64)
+        doc = self.sentences[:, 0].astype(np.int64) << 32
+        starts, ends = doc | self.sentences[:, 1], doc | self.sentences[:, 2]
+        cdoc = self.chunks[:, 0].astype(np.int64) << 32
+        lo = np.searchsorted(starts, cdoc | self.chunks[:, 1], side="left")
+        hi = np.searchsorted(ends, cdoc | self.chunks[:, 2], side="right")
+        return np.stack([lo, np.maximum(hi, lo)], axis=1)
 
     def chunk(self, i: int) -> tuple[int, int, int, str]:
         """(document index, start, end, text) of chunk ``i``."""

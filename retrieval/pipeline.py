@@ -27,7 +27,8 @@ class Pipeline:
         self.settings = settings
         self.index = index
         self.embedder = embedder
-        self.retriever = Retriever(index, embedder, fusion=settings.fusion, dense_weight=settings.dense_weight)
+        self.retriever = Retriever(index, embedder, fusion=settings.fusion, dense_weight=settings.dense_weight,
+                                   sentence_weight=settings.sentence_weight)
         self.composer = Composer(index, ComposerConfig(max_excerpts=settings.answer_max_excerpts,
                                                        max_chars=settings.answer_max_chars))
 

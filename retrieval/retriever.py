@@ -17,6 +17,25 @@ MODES = ("hybrid", "bm25", "dense")
 RRF_K = 60
 
 
+def max_sentence_similarity(index: Index, chunk_ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
+    """For each chunk, the similarity of its sentence closest to the question (0 without
+    sentence vectors). A chunk that holds one sentence answering the question outranks one
+    that is only about the topic as a whole."""
+    out = np.zeros(len(chunk_ids), np.float64)
+    if index.sentence_vectors is None or not len(chunk_ids):
+        return out
+    ranges = index.chunk_sentences[chunk_ids]
+    sizes = ranges[:, 1] - ranges[:, 0]
+    if not sizes.any():
+        return out
+    rows = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
+    sims = np.asarray(index.sentence_vectors[rows] @ query_vector, dtype=np.float64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    has = sizes > 0
+    out[has] = np.maximum.reduceat(sims, offsets[has])
+    return out
+
+
 def fuse_weighted(bm25: np.ndarray, dense: np.ndarray, dense_weight: float) -> np.ndarray:
     """Min-max normalise each signal over the candidates, then mix them linearly."""
     return dense_weight * _minmax(dense) + (1.0 - dense_weight) * _minmax(bm25)
@@ -49,7 +68,7 @@ class Retriever:
     """Finds the chunks that answer a question. Thread-safe (read-only state)."""
 
     def __init__(self, index: Index, embedder: Embedder, fusion: str = "weighted", dense_weight: float = 0.5,
-                 candidates: int = 50) -> None:
+                 candidates: int = 50, sentence_weight: float = 0.0) -> None:
         if fusion not in FUSIONS:
             raise UnknownBackend(f"Unknown fusion {fusion!r}; choose one of: {', '.join(FUSIONS)}.")
         self.index = index
@@ -57,6 +76,7 @@ class Retriever:
         self.fusion = fusion
         self.dense_weight = dense_weight
         self.candidates = candidates
+        self.sentence_weight = sentence_weight
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid", query_vector: np.ndarray | None = None,
                timings: dict[str, float] | None = None) -> list[Passage]:
@@ -106,6 +126,10 @@ class Retriever:
             fused = dense.astype(np.float64)
         else:
             fused = FUSIONS[self.fusion](bm25.astype(np.float64), dense.astype(np.float64), self.dense_weight)
+            if self.sentence_weight and qvec is not None and self.index.sentence_vectors is not None:
+                sentence = max_sentence_similarity(self.index, ids, qvec)
+                signal = _minmax(sentence) if self.fusion == "weighted" else 1.0 / (RRF_K + _ranks(sentence))
+                fused = fused + self.sentence_weight * signal
         order = np.argsort(-fused, kind="stable")[:k]
         timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
         return [self._passage(int(ids[j]), float(fused[j]), float(bm25[j]), float(dense[j]), rank)

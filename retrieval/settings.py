@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     top_k: int = 5
     fusion: str = "weighted"  # weighted | rrf
     dense_weight: float = 0.7
+    sentence_weight: float = 0.3  # hybrid: weight of each chunk's best sentence-question similarity
     max_question_chars: int = 1000
     answer_max_chars: int = 530
     answer_max_excerpts: int = 5
