@@ -101,6 +101,9 @@ class ComposerConfig:
     knapsack_pool: int = 15  # candidates considered for the rest of the budget
     max_excerpt_chars: int = 350  # longer sentences are cut at a clause boundary (0 = never)
     duplicate_jaccard: float = 0.6
+    # a sentence next to a strong one often holds the answer ("...; this is called X."):
+    # each score gains this share of its best neighbour's score (relative to the best score)
+    neighbour_weight: float = 0.1
     # logistic model over ANSWERABILITY (+ bias), fitted with bench/fit_abstention.py
     abstain_weights: tuple[float, ...] = (18.381, 13.307, 2.659, -3.86, 0.289, 5.855, -27.303)
     abstain_threshold: float = 0.3  # trade-off table in bench/README.md
@@ -133,6 +136,8 @@ class Composer:
         if self.answerability(self._answerability_row(features, passages, resolved, qtype)) < cfg.abstain_threshold:
             return self._abstain(question, resolved, passages, q_stems)
 
+        if cfg.neighbour_weight:
+            _add_neighbour_scores(candidates, cfg.neighbour_weight)
         if cfg.max_excerpt_chars:
             for cand in candidates:
                 cut = clause_cut(cand.text, cfg.max_excerpt_chars)
@@ -333,6 +338,18 @@ class Composer:
 
 _BULLETS = "-–—•*·▪"
 _CLAUSE_END = re.compile(r"[،,؛;:](?=\s)")
+
+
+def _add_neighbour_scores(candidates: list[Candidate], weight: float) -> None:
+    """Add ``weight`` x (best neighbouring sentence's score - best score) to each candidate
+    (neighbours: the sentences just before and after it in the same document, when retrieved)."""
+    base = {c.sentence_index: (c.doc_index, c.score) for c in candidates}
+    top = max(score for _, score in base.values())
+    for cand in candidates:
+        near = [base[i][1] for i in (cand.sentence_index - 1, cand.sentence_index + 1)
+                if i in base and base[i][0] == cand.doc_index]
+        if near:
+            cand.score += weight * (max(near) - top)
 
 
 def clause_cut(text: str, limit: int) -> int:

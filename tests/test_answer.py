@@ -186,3 +186,20 @@ def test_any_question_from_corpus_words_gets_exact_excerpts(seed_pipeline: Pipel
     if answer.abstained:
         assert answer.excerpts == [] and answer.message
     assert_exact_spans(answer, SEED_CORPUS)
+
+
+def test_neighbour_scores_lift_the_sentence_next_to_the_best() -> None:
+    from retrieval.answer import Candidate, _add_neighbour_scores
+
+    def cand(doc: int, sentence: int, score: float) -> Candidate:
+        return Candidate(passage=None, doc_index=doc, start=0, end=1, text="x", sentence_index=sentence, score=score)
+
+    best, after_best = cand(0, 4, 2.0), cand(0, 5, 1.0)
+    weak_pair = [cand(0, 20, 1.0), cand(0, 21, 0.0)]
+    other_doc = cand(1, 3, 1.0)  # sentence 3 is next to 4 by number only: another document
+    _add_neighbour_scores([best, after_best, *weak_pair, other_doc], 0.5)
+    assert best.score == 2.0 + 0.5 * (1.0 - 2.0)
+    assert after_best.score == 1.0  # its neighbour is the best sentence: no loss
+    assert weak_pair[0].score == 1.0 + 0.5 * (0.0 - 2.0)  # same own score, weak neighbour
+    assert other_doc.score == 1.0  # no neighbour in its document
+    assert after_best.score > weak_pair[0].score
