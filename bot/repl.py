@@ -57,10 +57,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     color = sys.stdout.isatty() and not args.no_color
     if args.question is not None:
+        if too_long := _too_long(args.question, settings.max_question_chars):
+            print(f"error: {too_long}", file=sys.stderr)
+            return 2
         answer = pipeline.answer(args.question, k=k, mode=mode)
         print(answer_json(answer) if args.json else render_terminal(answer, color=color))
         return 0
     return _interactive(pipeline, k, mode, color, render_terminal)
+
+
+def _too_long(question: str, limit: int) -> str | None:
+    """The polite refusal for a question over ``limit`` characters (None when it fits)."""
+    from retrieval.pipeline import TOO_LONG
+
+    size = len(question.strip())
+    return TOO_LONG.format(size=size, limit=limit) if size > limit else None
 
 
 def _interactive(pipeline, k: int, mode: str, color: bool, render) -> int:
@@ -104,6 +115,9 @@ def _interactive(pipeline, k: int, mode: str, color: bool, render) -> int:
                 print("بدأنا محادثة جديدة.")
             else:
                 print("Unknown command or value; :help lists them.")
+            continue
+        if too_long := _too_long(line, pipeline.settings.max_question_chars):
+            print(too_long)
             continue
         try:
             last = pipeline.answer(line, conversation, k=k, mode=mode)

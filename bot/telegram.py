@@ -38,7 +38,7 @@ from telegram.ext import (
 from bot.render import render_telegram, render_telegram_text
 from bot.state import PendingMore, StateStore
 from retrieval.models import Answer
-from retrieval.pipeline import Pipeline
+from retrieval.pipeline import TOO_LONG, Pipeline
 from retrieval.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,6 @@ MORE_BUTTON = "المزيد"
 TEXT_ONLY = "أفهم الأسئلة المكتوبة فقط. اكتب سؤالك بالعربية، مثل: " + EXAMPLE_QUESTION
 EDITED = "لا أتابع تعديل الرسائل؛ أرسل سؤالك في رسالة جديدة."
 EMPTY_QUESTION = "لم أجد في رسالتك كلمات أبحث عنها. اكتب سؤالك بالعربية، مثل: " + EXAMPLE_QUESTION
-TOO_LONG = "سؤالك طويل جداً ({size} حرفاً)؛ الحد {limit} حرف. اختصره من فضلك."
 RATE_LIMITED = "أسئلة كثيرة في وقت قصير. انتظر دقيقة ثم اسأل من جديد."
 NOT_ALLOWED = "عذراً، هذا البوت خاص ولا يجيب في هذه المحادثة."
 STALE_BUTTON = "انتهت صلاحية هذا الزر. اطرح سؤالك من جديد."

@@ -16,6 +16,7 @@ from retrieval.retriever import MODES, Retriever
 from retrieval.settings import Settings
 
 EMPTY_QUESTION = "اكتب سؤالك عن الأخبار، مثلا: من التقى رشاد؟"
+TOO_LONG = "سؤالك طويل جداً ({size} حرفاً)؛ الحد {limit} حرف. اختصره من فضلك."
 NO_WORDS = "لم أجد في سؤالك كلمات أبحث عنها. اكتب سؤالا بالكلمات، مثلا: من التقى رشاد؟"
 
 

@@ -168,6 +168,9 @@ def test_a_follow_up_and_new(repl: Terminal) -> None:
     assert "نتنياهو" in repl.ask("من التقى رشاد في القدس؟")
     assert "الثلاثاء" in repl.ask("ومتى كان ذلك؟")
     assert "بدأنا محادثة جديدة." in repl.ask(":new")
+    too_long = repl.ask("من التقى رشاد " * 80)  # 1,120 characters, over MAX_QUESTION_CHARS
+    assert "طويل جداً (1119 حرفاً)" in too_long and "الحد 1000" in too_long
+    assert "نتنياهو" in repl.ask(QUESTION)  # the session goes on
     repl.send(":q\r")
     assert repl.wait() == 0
 
@@ -219,6 +222,14 @@ def test_question_json_has_the_documented_keys(seed_index: Path, tmp_path: Path)
         assert all(len(span) == 2 for span in excerpt["highlights"])
     assert data["answer_text"] == "\n".join(e["text"] for e in data["excerpts"])
     assert "نتنياهو" in data["answer_text"] and "ويتكوف" in data["answer_text"]
+
+
+def test_a_too_long_question_is_refused_with_a_message(seed_index: Path, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "bot.repl", "--index-dir", str(seed_index), "--question", "ما " * 600],
+                            cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8", timeout=300, check=False)
+    assert result.returncode == 2
+    assert "طويل جداً" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
 
 
 def test_question_json_when_abstaining(seed_index: Path, tmp_path: Path) -> None:
