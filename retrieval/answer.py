@@ -271,8 +271,10 @@ class Composer:
             if len(leads) >= cfg.max_excerpts or first[0].score - lead.score > cfg.other_source_margin:
                 break
             title = self._title_key(lead.doc_index)
-            # parts of one article (paragraphs sharing a title) are one source
-            if title in seen_titles or lead.coverage < cfg.other_source_coverage:
+            # parts of one article (paragraphs sharing a title) are one source; the other article's
+            # sentence must hold some of the question's terms: 40%, or as much as the best sentence
+            needed = min(cfg.other_source_coverage, first[0].coverage)
+            if title in seen_titles or not lead.coverage or lead.coverage < needed:
                 continue
             seen_titles.add(title)
             seen_docs.add(lead.doc_index)

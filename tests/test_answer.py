@@ -203,3 +203,15 @@ def test_neighbour_scores_lift_the_sentence_next_to_the_best() -> None:
     assert weak_pair[0].score == 1.0 + 0.5 * (0.0 - 2.0)  # same own score, weak neighbour
     assert other_doc.score == 1.0  # no neighbour in its document
     assert after_best.score > weak_pair[0].score
+
+
+def test_a_list_question_shows_each_article_that_answers_it(seed_pipeline: Pipeline) -> None:
+    # Blinken (one article) and CIA director Burns, spelled بيريز (another): the best sentence
+    # holds few of the question's words (الأميركيون vs الأمريكي), so the other article's
+    # sentence is compared with it, not with a fixed 40%
+    answer = seed_pipeline.answer("من هم المسؤولون الأميركيون الذين التقاهم الرئيس السيسي؟")
+    assert not answer.abstained
+    assert "بلينكن" in answer.text and "بيريز" in answer.text
+    by_name = {name: next(e for e in answer.excerpts if name in e.text) for name in ("بلينكن", "بيريز")}
+    assert by_name["بلينكن"].doc_id != by_name["بيريز"].doc_id
+    assert set(by_name["بلينكن"].citations) != set(by_name["بيريز"].citations)
