@@ -42,22 +42,28 @@ def load(args) -> tuple[Pipeline, list[QAItem]]:
 
 def sweep_fusion(pipeline: Pipeline, qa: list[QAItem]) -> None:
     vectors = [pipeline.embedder.embed_query(item.question) for item in qa]
-    print(f"{'fusion':<10}{'w_dense':>8}{'@1':>8}{'@3':>8}{'@5':>8}{'MRR':>8}")
-    settings = [("bm25", 0.0), ("dense", 1.0)] + [(f, w) for f in ("weighted", "rrf") for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
-    for fusion, weight in settings:
+    print(f"{'fusion':<10}{'w_dense':>8}{'w_sent':>8}{'@1':>8}{'@3':>8}{'@5':>8}{'MRR':>8}")
+    retriever = pipeline.retriever
+    settings = [("bm25", 0.0, 0.0), ("dense", 1.0, 0.0)]
+    settings += [(f, w, 0.0) for f in ("weighted", "rrf") for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
+    # the third signal: each chunk's best sentence-question similarity (SENTENCE_WEIGHT)
+    settings += [("weighted", w, s) for w in (0.5, 0.6, 0.7) for s in (0.1, 0.2, 0.3, 0.4, 0.5)]
+    settings += [("rrf", 0.7, s) for s in (0.5, 1.0)]
+    for fusion, weight, sentence_weight in settings:
         hits = {1: 0, 3: 0, 5: 0}
         rr = 0.0
         mode = fusion if fusion in ("bm25", "dense") else "hybrid"
         if mode == "hybrid":
-            pipeline.retriever.fusion, pipeline.retriever.dense_weight = fusion, weight
+            retriever.fusion, retriever.dense_weight, retriever.sentence_weight = fusion, weight, sentence_weight
         for item, vector in zip(qa, vectors):
-            passages = pipeline.retriever.search(item.question, k=10, mode=mode, query_vector=vector)
+            passages = retriever.search(item.question, k=10, mode=mode, query_vector=vector)
             first = next((p.rank for p in passages if contains_gold(p.text, QAItem("", item.answers))), None)
             for k in hits:
                 hits[k] += bool(first and first <= k)
             rr += 1 / first if first else 0
         n = len(qa)
-        print(f"{fusion:<10}{weight:>8.1f}" + "".join(f"{hits[k] / n:>8.3f}" for k in hits) + f"{rr / n:>8.3f}")
+        print(f"{fusion:<10}{weight:>8.1f}{sentence_weight:>8.1f}" + "".join(f"{hits[k] / n:>8.3f}" for k in hits)
+              + f"{rr / n:>8.3f}", flush=True)
 
 
 def sweep_composer(pipeline: Pipeline, qa: list[QAItem], grid: dict[str, list[float]]) -> None:
