@@ -115,9 +115,6 @@ class Composer:
     def __init__(self, index: Index, config: ComposerConfig | None = None) -> None:
         self.index = index
         self.config = config or ComposerConfig()
-        sentences = index.sentences
-        # first sentence row of each document (sentences are sorted by document, then start)
-        self._doc_first = np.searchsorted(sentences[:, 0], np.arange(len(index.documents) + 1)) if len(sentences) else None
 
     def compose(self, question: str, resolved: str, passages: list[Passage], query_vector: np.ndarray | None,
                 focus_question: str | None = None) -> Answer:
@@ -215,20 +212,15 @@ class Composer:
     def _candidates(self, passages: list[Passage]) -> list[Candidate]:
         seen: set[int] = set()
         out: list[Candidate] = []
-        if self._doc_first is None:
-            return out
         sentences = self.index.sentences
         for passage in passages:
-            doc_index, start, end, text = self.index.chunk(passage.chunk_index)
-            lo, hi = int(self._doc_first[doc_index]), int(self._doc_first[doc_index + 1])
-            rows = sentences[lo:hi]
-            inside = np.nonzero((rows[:, 1] >= start) & (rows[:, 2] <= end))[0]
-            for r in inside:
-                s_index = lo + int(r)
+            doc_index, start, _end, text = self.index.chunk(passage.chunk_index)
+            lo, hi = self.index.chunk_sentences[passage.chunk_index]
+            for s_index in range(int(lo), int(hi)):
                 if s_index in seen:
                     continue
                 seen.add(s_index)
-                s_start, s_end = int(rows[r, 1]), int(rows[r, 2])
+                s_start, s_end = int(sentences[s_index, 1]), int(sentences[s_index, 2])
                 sentence = text[s_start - start : s_end - start]
                 out.append(Candidate(passage, doc_index, s_start, s_end, sentence, s_index))
         return out
