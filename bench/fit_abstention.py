@@ -3,12 +3,19 @@ article indexed, eval/seed_qa.jsonl) against unanswerable ones (XQuAD-ar questio
 article is held out of the corpus, eval/unanswerable.jsonl); fits a logistic model and
 prints the trade-off (unanswerable abstained vs answerable abstained) per threshold.
 
+With --near-topic, XQuAD also gives near-topic unanswerable questions: every 4th paragraph is
+left out while the rest of its article stays, and its questions whose gold answer appears
+nowhere else are asked. With --no-seed-fit the seed sets are left out of the fit, so their
+rows are an out-of-sample check of the fitted model.
+
     python bench/fit_abstention.py --squad ../shared/data/xquad/xquad.ar.json --holdout-articles 8
+    python bench/fit_abstention.py --squad ../shared/data/xquad/xquad.ar.json --near-topic --no-seed-fit
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -20,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evaluate import CACHE, _key, _squad_corpus  # noqa: E402
 from retrieval.answer import ANSWERABILITY  # noqa: E402
 from retrieval.build import build_index  # noqa: E402
-from retrieval.evaluation import read_qa, read_squad  # noqa: E402
+from retrieval.evaluation import norm_answer, read_qa, read_squad  # noqa: E402
 from retrieval.pipeline import Pipeline  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 
@@ -31,6 +38,27 @@ def pipeline_for(corpus: Path) -> Pipeline:
     build_index(settings, corpus=corpus, index_dir=settings.index_dir,
                 reuse_from=[p for p in CACHE.glob("index-*") if p != settings.index_dir])
     return Pipeline.load(settings)
+
+
+def near_topic(squad: Path) -> tuple[Path, list[str], list[str]]:
+    """(corpus without every 4th paragraph, its answerable questions, the left-out paragraphs'
+    questions whose gold answer appears nowhere in that corpus)."""
+    data = json.loads(Path(squad).read_text(encoding="utf-8"))["data"]
+    docs, answerable, held = [], [], []
+    paragraphs = [(a, i, art["title"], par) for a, art in enumerate(data) for i, par in enumerate(art["paragraphs"])]
+    for n, (a, i, title, par) in enumerate(paragraphs):
+        questions = [(q["question"], [x["text"] for x in q["answers"]]) for q in par["qas"]]
+        if n % 4 == 3:
+            held.extend(questions)
+        else:
+            docs.append({"id": f"{a:03d}-{i:02d}", "title": title.replace("_", " "), "text": par["context"]})
+            answerable.extend(q for q, _ in questions)
+    text = norm_answer(" ".join(d["text"] for d in docs))
+    unanswerable = [q for q, golds in held if not any(norm_answer(g) in text for g in golds)]
+    corpus = CACHE / "squad-near-topic" / "corpus.jsonl"
+    corpus.parent.mkdir(parents=True, exist_ok=True)
+    corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
+    return corpus, answerable, unanswerable
 
 
 def features(pipeline: Pipeline, questions: list[str]) -> np.ndarray:
@@ -62,6 +90,8 @@ def main() -> int:
     parser.add_argument("--squad", type=Path, required=True)
     parser.add_argument("--holdout-articles", type=int, default=8)
     parser.add_argument("--limit", type=int, default=400)
+    parser.add_argument("--near-topic", action="store_true", help="add XQuAD paragraph-holdout sets")
+    parser.add_argument("--no-seed-fit", action="store_true", help="fit without the seed sets (they become a check)")
     args = parser.parse_args()
     docs, qa, held = read_squad(args.squad, args.holdout_articles)
     xq = pipeline_for(_squad_corpus(args.squad, docs, args.holdout_articles))
@@ -73,22 +103,32 @@ def main() -> int:
         "seed answerable": (features(seed, [q.question for q in read_qa(Path("eval/seed_qa.jsonl"))]), 1),
         "seed unanswerable": (features(seed, [q.question for q in read_qa(Path("eval/unanswerable.jsonl"))]), 0),
     }
-    x = np.vstack([v[0] for v in sets.values()])
-    y = np.concatenate([np.full(len(v[0]), v[1]) for v in sets.values()])
+    if args.near_topic:
+        corpus, answerable, unanswerable = near_topic(args.squad)
+        near = pipeline_for(corpus)
+        sets["near-topic answerable"] = (features(near, answerable[::step]), 1)
+        sets["near-topic unanswerable"] = (features(near, unanswerable), 0)
+    fitted = {name: v for name, v in sets.items() if not (args.no_seed_fit and name.startswith("seed"))}
+    x = np.vstack([v[0] for v in fitted.values()])
+    y = np.concatenate([np.full(len(v[0]), v[1]) for v in fitted.values()])
     # weight each set equally, so the small seed sets count as much as XQuAD
-    w = fit(np.repeat(x, [max(1, 400 // len(v[0])) for v in sets.values() for _ in range(len(v[0]))], axis=0),
-            np.repeat(y, [max(1, 400 // len(v[0])) for v in sets.values() for _ in range(len(v[0]))]))
+    repeats = [max(1, 400 // len(v[0])) for v in fitted.values() for _ in range(len(v[0]))]
+    w = fit(np.repeat(x, repeats, axis=0), np.repeat(y, repeats))
     print("features:", ANSWERABILITY)
     for name, (xs, _label) in sets.items():
         print(f"{name:>20} mean", np.round(xs.mean(axis=0), 3).tolist())
     print("weights (last = bias):", np.round(w, 3).tolist())
-    print(f"{'threshold':>10}" + "".join(f"{name:>20}" for name in sets))
+    print(f"{'threshold':>10}" + "".join(f"{name:>25}" for name in sets))
     for threshold in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         cells = []
         for xs, _label in sets.values():
             p = 1 / (1 + np.exp(-(np.hstack([xs, np.ones((len(xs), 1))]) @ w)))
-            cells.append(f"{np.mean(p < threshold):>19.3f}")
+            cells.append(f"{np.mean(p < threshold):>24.3f}")
         print(f"{threshold:>10}" + " ".join(cells) + "   (share abstained)")
+    current = seed.composer
+    cells = [f"{np.mean([current.answerability(row) < current.config.abstain_threshold for row in xs]):>24.3f}"
+             for xs, _label in sets.values()]
+    print(f"{'shipped':>10}" + " ".join(cells) + f"   (ComposerConfig weights at {current.config.abstain_threshold})")
     return 0
 
 
