@@ -235,6 +235,11 @@ def build_application(
         Application.builder()
         .token(token)
         .concurrent_updates(128)
+        # PTB's 5 s read/write timeouts are short for a small shared server: a busy CPU (six
+        # questions being answered at once on two cores) delays reading Telegram's reply, and a
+        # timed-out sendMessage may have been delivered all the same
+        .read_timeout(20)
+        .write_timeout(20)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )

@@ -45,7 +45,7 @@ def test_sigterm_with_questions_in_flight_then_restart(tmp_path, seed_index):
         finally:
             stderr = stop_bot(first)
         assert first.returncode == 0, stderr
-        assert "Traceback" not in stderr
+        assert "Traceback" not in stderr, stderr
 
         second = start_bot(tmp_path, server, seed_index)
         try:
