@@ -102,7 +102,7 @@ def _key(corpus: Path, settings) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
-def _squad_corpus(path: Path, docs: list[dict], holdout: int) -> Path:
+def _squad_corpus(path: Path, docs: list[dict], holdout: int | str) -> Path:
     """The SQuAD paragraphs as a JSONL corpus file (rewritten only when it changes)."""
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
     target = CACHE / f"squad-{digest}-h{holdout}" / "corpus.jsonl"

@@ -55,10 +55,7 @@ def near_topic(squad: Path) -> tuple[Path, list[str], list[str]]:
             answerable.extend(q for q, _ in questions)
     text = norm_answer(" ".join(d["text"] for d in docs))
     unanswerable = [q for q, golds in held if not any(norm_answer(g) in text for g in golds)]
-    corpus = CACHE / "squad-near-topic" / "corpus.jsonl"
-    corpus.parent.mkdir(parents=True, exist_ok=True)
-    corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
-    return corpus, answerable, unanswerable
+    return _squad_corpus(squad, docs, "near-topic"), answerable, unanswerable
 
 
 def features(pipeline: Pipeline, questions: list[str]) -> np.ndarray:
