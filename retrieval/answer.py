@@ -126,11 +126,12 @@ class Composer:
         candidates = self._candidates(passages)
         if not candidates:
             return self._abstain(question, resolved, passages, q_stems)
-        features = self.features(candidates, passages, query_vector, resolved, qtype)
+        idf = self._idf(q_stems)
+        features = self.features(candidates, passages, query_vector, resolved, qtype, idf)
         scores = features @ np.asarray(cfg.weights, dtype=np.float64)
         for cand, score in zip(candidates, scores):
             cand.score = float(score)
-        if self.answerability(self._answerability_row(features, passages, resolved, qtype)) < cfg.abstain_threshold:
+        if self.answerability(self._answerability_row(features, passages, resolved, qtype, idf)) < cfg.abstain_threshold:
             return self._abstain(question, resolved, passages, q_stems)
 
         if cfg.neighbour_weight:
@@ -150,18 +151,19 @@ class Composer:
         candidates = self._candidates(passages)
         if not candidates:
             return np.zeros(len(ANSWERABILITY))
-        return self._answerability_row(self.features(candidates, passages, query_vector, resolved, qtype), passages, resolved, qtype)
+        idf = self._idf(query_stems(resolved))
+        features = self.features(candidates, passages, query_vector, resolved, qtype, idf)
+        return self._answerability_row(features, passages, resolved, qtype, idf)
 
-    def _answerability_row(self, features: np.ndarray, passages: list[Passage], resolved: str, qtype: str) -> np.ndarray:
+    def _answerability_row(self, features: np.ndarray, passages: list[Passage], resolved: str, qtype: str,
+                           idf: dict[str, float]) -> np.ndarray:
         best = int(np.argmax(features[:, 0] + features[:, 1]))
-        q_stems = sorted(query_stems(resolved))
-        idf = self.index.bm25.idf(q_stems) if q_stems else np.zeros(0)
         tokens = tokenize(resolved)
         return np.array([
             features[:, 0].max(),
             max((p.scores.get("dense", 0.0) for p in passages), default=0.0),
             features[:, 1].max(),
-            float(np.mean(idf <= 0)) if len(idf) else 1.0,
+            float(np.mean([w <= 0 for w in idf.values()])) if idf else 1.0,
             features[best, 3] if qtype in ("number", "time", "person") else 1.0,
             sum(t.isascii() for t in tokens) / len(tokens) if tokens else 0.0,
         ])
@@ -172,11 +174,13 @@ class Composer:
         return float(1 / (1 + np.exp(-(row @ weights[:-1] + weights[-1]))))
 
     def features(self, candidates: list[Candidate], passages: list[Passage], query_vector: np.ndarray | None,
-                 resolved: str, qtype: str) -> np.ndarray:
-        """One row per candidate sentence, columns as FEATURES; also sets ``cand.stems``."""
-        q_stems = query_stems(resolved)
+                 resolved: str, qtype: str, idf: dict[str, float] | None = None) -> np.ndarray:
+        """One row per candidate sentence, columns as FEATURES; also sets ``cand.stems``.
+        ``idf``: the question stems' IDF (``_idf``), when the caller has it already."""
+        idf = self._idf(query_stems(resolved)) if idf is None else idf
         q_words = {t for t in tokenize(resolved) if t not in STOPWORDS}
-        weights = self._term_weights(q_stems)
+        # a term unknown to the index still counts a little (it may be a typo or a name)
+        weights = {t: w if w > 0 else 0.5 for t, w in idf.items()}
         total_weight = sum(weights.values()) or 1.0
         top_passage = max((p.score for p in passages), default=1.0) or 1.0
         out = np.zeros((len(candidates), len(FEATURES)), dtype=np.float64)
@@ -201,12 +205,10 @@ class Composer:
                               coverage_by_sentence.get(cand.sentence_index + 1, 0.0))
         return out
 
-    def _term_weights(self, q_stems: set[str]) -> dict[str, float]:
-        """IDF of each question stem in the index (rare words matter more)."""
+    def _idf(self, q_stems: set[str]) -> dict[str, float]:
+        """IDF of each question stem in the index (rare words matter more; 0 or less: unknown)."""
         terms = sorted(q_stems)
-        idf = self.index.bm25.idf(terms) if terms else []
-        # a term unknown to the index still counts a little (it may be a typo or a name)
-        return {t: float(w) if w > 0 else 0.5 for t, w in zip(terms, idf)}
+        return {t: float(w) for t, w in zip(terms, self.index.bm25.idf(terms))} if terms else {}
 
     # -- candidates -------------------------------------------------------------------------
     def _candidates(self, passages: list[Passage]) -> list[Candidate]:
