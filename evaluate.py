@@ -11,15 +11,12 @@ Indexes are cached under data/eval-cache/ per corpus and settings: a second run 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys
 from pathlib import Path
 
 from retrieval.errors import RetrievalError
-
-CACHE = Path("data/eval-cache")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,8 +44,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s: %(message)s")
-    from retrieval.build import build_index
-    from retrieval.evaluation import Evaluator, read_conversations, read_qa, read_squad
+    from retrieval.evaluation import (
+        Evaluator,
+        cached_index,
+        cached_index_dir,
+        read_conversations,
+        read_qa,
+        read_squad,
+        squad_corpus,
+    )
     from retrieval.pipeline import Pipeline
     from retrieval.settings import Settings
 
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.squad:
             docs, qa, held = read_squad(args.squad, args.holdout_articles)
             unanswerable += held
-            corpus = _squad_corpus(args.squad, docs, args.holdout_articles)
+            corpus = squad_corpus(args.squad, docs, args.holdout_articles)
         else:
             if not args.corpus:
                 print("error: --qa needs --corpus DIR", file=sys.stderr)
@@ -67,10 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             qa, corpus = read_qa(args.qa), args.corpus
         if args.limit:
             qa = qa[: args.limit]
-        settings.index_dir = CACHE / f"index-{_key(corpus, settings)}"
-        print(f"Index: {settings.index_dir} (corpus {corpus})", file=sys.stderr)
-        siblings = [p for p in CACHE.glob("index-*") if p != settings.index_dir]
-        build_index(settings, corpus=corpus, index_dir=settings.index_dir, reuse_from=siblings)
+        print(f"Index: {cached_index_dir(corpus, settings)} (corpus {corpus})", file=sys.stderr)
+        settings = cached_index(corpus, settings)
         pipeline = Pipeline.load(settings)
         mode, k = args.mode or settings.mode, args.k or settings.top_k
         evaluator = Evaluator(pipeline, mode, k, curves=args.plot is not None)
@@ -93,24 +95,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             args.json_out.write_text(text + "\n", encoding="utf-8")
     return 0
-
-
-def _key(corpus: Path, settings) -> str:
-    corpus = Path(corpus).resolve()
-    parts = [str(corpus), settings.embedder, str(settings.model), str(settings.chunk_size), str(settings.chunk_overlap),
-             settings.faiss_factory, settings.bm25_backend, str(settings.sentence_vectors)]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
-
-
-def _squad_corpus(path: Path, docs: list[dict], holdout: int | str) -> Path:
-    """The SQuAD paragraphs as a JSONL corpus file (rewritten only when it changes)."""
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
-    target = CACHE / f"squad-{digest}-h{holdout}" / "corpus.jsonl"
-    content = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
-    if not target.is_file() or target.read_text(encoding="utf-8") != content:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
-    return target
 
 
 def _print_table(m: dict, n_failures: int) -> None:

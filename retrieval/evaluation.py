@@ -1,8 +1,10 @@
 """Evaluation: answer recall, passage recall@k, MRR, abstention and latency of the pipeline
-on a QA set (our JSONL format or SQuAD JSON). evaluate.py is its command line."""
+on a QA set (our JSONL format or SQuAD JSON), and the cached evaluation indexes it runs on.
+evaluate.py is its command line; the bench/ scripts use the same helpers."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -11,10 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.arabic import normalize
+from retrieval.build import build_index
 from retrieval.models import Answer, Conversation
 from retrieval.pipeline import Pipeline
+from retrieval.settings import Settings
 
 RECALL_KS = (1, 3, 5, 10)
+# evaluation indexes, one per corpus and settings (relative: under the working folder)
+EVAL_CACHE = Path("data/eval-cache")
 
 
 @dataclass
@@ -78,6 +84,40 @@ def read_squad(path: Path, holdout_articles: int = 0) -> tuple[list[dict], list[
             else:
                 held.extend(items)
     return docs, qa, held
+
+
+def cache_key(corpus: Path, settings: Settings) -> str:
+    """What names a cached evaluation index: the corpus path and every setting its files depend on."""
+    corpus = Path(corpus).resolve()
+    parts = [str(corpus), settings.embedder, str(settings.model), str(settings.chunk_size), str(settings.chunk_overlap),
+             settings.faiss_factory, settings.bm25_backend, str(settings.sentence_vectors)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+def cached_index_dir(corpus: Path, settings: Settings, cache: Path = EVAL_CACHE) -> Path:
+    """Where the cached evaluation index of ``corpus`` under ``settings`` lives."""
+    return Path(cache) / f"index-{cache_key(corpus, settings)}"
+
+
+def cached_index(corpus: Path, settings: Settings, cache: Path = EVAL_CACHE) -> Settings:
+    """``settings`` pointing at the evaluation index of ``corpus``, built first when it is missing
+    or stale (vectors are reused from the other cached indexes: a second run costs only the questions)."""
+    settings = settings.model_copy(update={"index_dir": cached_index_dir(corpus, settings, cache)})
+    siblings = [p for p in Path(cache).glob("index-*") if p != settings.index_dir]
+    build_index(settings, corpus=corpus, index_dir=settings.index_dir, reuse_from=siblings)
+    return settings
+
+
+def squad_corpus(path: Path, docs: list[dict], holdout: int | str, cache: Path = EVAL_CACHE) -> Path:
+    """The SQuAD paragraphs ``docs`` (read_squad) as a JSONL corpus file under ``cache``, named by
+    the SQuAD file's digest and ``holdout``; rewritten only when its content changes."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+    target = Path(cache) / f"squad-{digest}-h{holdout}" / "corpus.jsonl"
+    content = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
+    if not target.is_file() or target.read_text(encoding="utf-8") != content:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+    return target
 
 
 @dataclass

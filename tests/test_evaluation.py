@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEED_CORPUS
 
-from retrieval.evaluation import RECALL_KS, Evaluator, QAItem, Report, contains_gold, norm_answer, read_squad
+from retrieval.evaluation import (
+    EVAL_CACHE,
+    RECALL_KS,
+    Evaluator,
+    QAItem,
+    Report,
+    cached_index_dir,
+    contains_gold,
+    norm_answer,
+    read_squad,
+)
 from retrieval.models import Answer, Excerpt, Passage
 from retrieval.settings import Settings
 
@@ -223,8 +233,6 @@ def _jsonl(path: Path, records: list[dict]) -> Path:
 
 
 def test_evaluate_py_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import evaluate
-
     names = {name.upper() for name in Settings.model_fields}
     for key in [key for key in os.environ if key.upper() in names]:
         monkeypatch.delenv(key)  # the settings the subprocess sees (_clean_env)
@@ -243,7 +251,7 @@ def test_evaluate_py_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch: p
     # evaluate.py caches its index under data/eval-cache/ of its working folder: seed it with the
     # session's index under the key it will ask for, so the run embeds nothing (it would rebuild otherwise)
     settings = Settings(_env_file=None)
-    cached = tmp_path / evaluate.CACHE / f"index-{evaluate._key(SEED_CORPUS, settings)}"
+    cached = tmp_path / cached_index_dir(SEED_CORPUS, settings)
     shutil.copytree(seed_index, cached)
     out, plot = tmp_path / "out.json", tmp_path / "recall.png"
     result = subprocess.run(
@@ -277,7 +285,7 @@ def test_evaluate_py_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch: p
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot.stat().st_size > 1000
     # the cached index was used as is: nothing else was built next to it
-    assert sorted(p.name for p in (tmp_path / evaluate.CACHE).glob("index-*")) == [cached.name]
+    assert sorted(p.name for p in (tmp_path / EVAL_CACHE).glob("index-*")) == [cached.name]
 
 
 def test_evaluate_py_needs_a_corpus_with_qa(tmp_path: Path) -> None:
