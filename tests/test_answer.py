@@ -3,6 +3,8 @@ duplicates, abstention, a short answer with more held back."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -11,7 +13,17 @@ from conftest import SEED_CORPUS, seed_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrieval.answer import NO_ANSWER
+from retrieval.answer import (
+    ANSWERABILITY,
+    DEFAULT_WEIGHTS,
+    FEATURES,
+    NO_ANSWER,
+    ComposerConfig,
+    ComposerWeights,
+    ComposerWeightsError,
+    load_weights,
+    save_weights,
+)
 from retrieval.arabic import STOPWORDS, stem, tokenize
 from retrieval.build import build_index
 from retrieval.index import Index
@@ -189,7 +201,8 @@ def test_any_question_from_corpus_words_gets_exact_excerpts(seed_pipeline: Pipel
 
 
 def test_neighbour_scores_lift_the_sentence_next_to_the_best() -> None:
-    from retrieval.answer import Candidate, _add_neighbour_scores
+    from retrieval.answer.scoring import Candidate
+    from retrieval.answer.selection import add_neighbour_scores as _add_neighbour_scores
 
     def cand(doc: int, sentence: int, score: float) -> Candidate:
         return Candidate(passage=None, doc_index=doc, start=0, end=1, text="x", sentence_index=sentence, score=score)
@@ -215,3 +228,120 @@ def test_a_list_question_shows_each_article_that_answers_it(seed_pipeline: Pipel
     by_name = {name: next(e for e in answer.excerpts if name in e.text) for name in ("بلينكن", "بيريز")}
     assert by_name["بلينكن"].doc_id != by_name["بيريز"].doc_id
     assert set(by_name["بلينكن"].citations) != set(by_name["بيريز"].citations)
+
+
+# ---------------------------------------------------------------- the composer's weights file
+
+# today's weights, by name (before weights.json they were positional tuples in ComposerConfig)
+SHIPPED_SENTENCE = {"dense": 5.0, "coverage": 0.3, "exact": 0.0, "type": 0.3, "rank": 0.3, "passage": 0.5, "short": -0.3,
+                    "length": 0.0, "neighbour": 0.0}
+SHIPPED_ANSWERABILITY = {"best_sentence_dense": 18.381, "best_passage_dense": 13.307, "best_coverage": 2.659,
+                         "unknown_terms": -3.86, "type_match": 0.289, "latin": 5.855}
+
+
+def _seed_questions() -> list[str]:
+    from retrieval.evaluation import read_qa
+
+    root = SEED_CORPUS.parent / "eval"
+    return QUESTIONS + [item.question for name in ("seed_qa", "unanswerable") for item in read_qa(root / f"{name}.jsonl")]
+
+
+def _answers(pipeline: Pipeline, weights: ComposerWeights) -> list[tuple]:
+    """What each seed question shows with ``weights`` (text, spans, scores, citations, abstention)."""
+    saved = pipeline.composer.config
+    pipeline.composer.config = dataclasses.replace(saved, weights=weights)
+    try:
+        answers = [pipeline.answer(question) for question in _seed_questions()]
+    finally:
+        pipeline.composer.config = saved
+    return [(a.abstained, [(e.doc_id, e.start, e.end, e.score, tuple(e.citations)) for e in a.excerpts + a.more])
+            for a in answers]
+
+
+def test_the_shipped_weights_file_holds_todays_weights_by_name() -> None:
+    shipped = load_weights()
+    assert dict(shipped.sentence) == SHIPPED_SENTENCE
+    assert dict(shipped.answerability) == SHIPPED_ANSWERABILITY
+    assert shipped.answerability_bias == -27.303
+    assert ComposerConfig().weights == shipped
+    # the vectors the composer multiplies by follow FEATURES / ANSWERABILITY, whatever the file's order
+    assert shipped.sentence_vector.tolist() == [SHIPPED_SENTENCE[name] for name in FEATURES]
+    assert shipped.answerability_vector.tolist() == [SHIPPED_ANSWERABILITY[name] for name in ANSWERABILITY]
+    # the shipped file is exactly what the fit scripts write (save_weights)
+    assert json.loads(DEFAULT_WEIGHTS.read_text(encoding="utf-8")) == shipped.to_json()
+
+
+def test_weights_are_read_by_name_and_reproduce_the_seed_answers(seed_pipeline: Pipeline, tmp_path: Path) -> None:
+    shipped = load_weights()
+    expected = _answers(seed_pipeline, shipped)
+    assert sum(not abstained for abstained, _ in expected) > 50  # most seed questions are answered
+
+    # the same weights written in reverse order: the same answers (names, not positions, count)
+    data = shipped.to_json()
+    data["sentence"] = dict(reversed(list(data["sentence"].items())))
+    data["answerability"]["weights"] = dict(reversed(list(data["answerability"]["weights"].items())))
+    reordered = tmp_path / "reordered.json"
+    reordered.write_text(json.dumps(data), encoding="utf-8")
+    assert _answers(seed_pipeline, load_weights(reordered)) == expected
+
+    # a round trip through the writer the fit scripts use changes nothing
+    save_weights(shipped, tmp_path / "saved.json")
+    assert load_weights(tmp_path / "saved.json") == shipped
+
+    # control: the weights do matter (two features' weights swapped change the answers)
+    swapped = shipped.replace(sentence={"dense": shipped.sentence["passage"], "passage": shipped.sentence["dense"]})
+    assert _answers(seed_pipeline, swapped) != expected
+
+
+def _shipped_json() -> dict:
+    return json.loads(DEFAULT_WEIGHTS.read_text(encoding="utf-8"))
+
+
+def _with(change) -> dict:
+    data = _shipped_json()
+    change(data)
+    return data
+
+
+BAD_WEIGHTS = {
+    "unknown feature": (_with(lambda d: d["sentence"].update(densty=1.0)), "unknown name(s) 'densty'"),
+    "missing feature": (_with(lambda d: d["sentence"].pop("coverage")), "missing 'coverage'"),
+    "renamed feature": (_with(lambda d: d["answerability"]["weights"].update(latn=d["answerability"]["weights"].pop("latin"))),
+                        "unknown name(s) 'latn' and missing 'latin'"),
+    "text for a number": (_with(lambda d: d["sentence"].update(dense="5.0")), '"sentence.dense" must be a finite number'),
+    "true for a number": (_with(lambda d: d["sentence"].update(rank=True)), '"sentence.rank" must be a finite number'),
+    "NaN": (_with(lambda d: d["answerability"].update(bias=float("nan"))), '"answerability.bias" must be a finite number'),
+    "no bias": (_with(lambda d: d["answerability"].pop("bias")), "missing 'bias'"),
+    "positional list": (_with(lambda d: d.update(sentence=list(d["sentence"].values()))),
+                        '"sentence" must be an object of feature name -> weight'),
+    "other format": (_with(lambda d: d.update(format="composer-weights/0")), "this version reads 'composer-weights/1'"),
+    "extra key": (_with(lambda d: d.update(threshold=0.3)), "unknown name(s) 'threshold'"),
+    "not an object": ([1, 2, 3], "must hold a JSON object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WEIGHTS))
+def test_a_bad_weights_file_is_refused_with_a_clear_message(tmp_path: Path, case: str) -> None:
+    data, message = BAD_WEIGHTS[case]
+    path = tmp_path / "weights.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ComposerWeightsError) as raised:
+        load_weights(path)
+    text = str(raised.value)
+    assert message in text, text
+    assert str(path) in text
+    assert "dense, coverage, exact" in text  # says what a good file holds
+
+
+def test_a_weights_file_that_is_not_json_is_refused_and_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = tmp_path / "weights.json"
+    path.write_text(f"__import__('pathlib').Path({str(marker)!r}).touch()\n", encoding="utf-8")
+    with pytest.raises(ComposerWeightsError, match="is not valid JSON"):
+        load_weights(path)
+    assert not marker.exists()
+    with pytest.raises(ComposerWeightsError, match="does not exist"):
+        load_weights(tmp_path / "missing.json")
+    with pytest.raises(ComposerWeightsError, match="unknown name"):
+        ComposerWeights(sentence={**SHIPPED_SENTENCE, "extra": 1.0}, answerability=SHIPPED_ANSWERABILITY,
+                        answerability_bias=0.0)

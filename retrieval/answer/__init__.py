@@ -1,0 +1,27 @@
+"""The answer composer: the sentences of the retrieved passages that answer the question,
+quoted verbatim with numbered citations; near-duplicates merged; abstains when unsupported.
+
+    questions.py  question typing: what a question asks for, its content terms
+    scoring.py    candidate sentences and their features (FEATURES, ANSWERABILITY)
+    selection.py  neighbour lift, clause cuts, duplicates, knapsack, citations, highlights, abstention
+    config.py     ComposerConfig and ComposerWeights (named weights, read from weights.json)
+    composer.py   Composer: the steps in order
+"""
+
+from retrieval.answer.composer import Composer
+from retrieval.answer.config import (
+    DEFAULT_WEIGHTS,
+    ComposerConfig,
+    ComposerWeights,
+    ComposerWeightsError,
+    load_weights,
+    save_weights,
+)
+from retrieval.answer.questions import query_stems, question_type
+from retrieval.answer.scoring import ANSWERABILITY, FEATURES, Candidate
+from retrieval.answer.selection import NO_ANSWER, clause_cut, highlight_spans
+
+__all__ = [
+    "ANSWERABILITY", "DEFAULT_WEIGHTS", "FEATURES", "NO_ANSWER", "Candidate", "Composer", "ComposerConfig", "ComposerWeights",
+    "ComposerWeightsError", "clause_cut", "highlight_spans", "load_weights", "query_stems", "question_type", "save_weights",
+]

@@ -1,0 +1,72 @@
+"""The Composer: retrieved passages -> scored sentences -> the Answer (or an abstention).
+It only sequences the steps; each lives in its own module (questions, scoring, selection)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from retrieval.answer.config import ComposerConfig
+from retrieval.answer.questions import query_stems, question_type
+from retrieval.answer.scoring import ANSWERABILITY, Candidate, answerability_row, candidates, question_idf, sentence_features
+from retrieval.answer.selection import abstain, add_neighbour_scores, build_answer, cut_long_sentences, select
+from retrieval.index import Index
+from retrieval.models import Answer, Passage
+
+
+class Composer:
+    """Turns retrieved passages into an Answer. Thread-safe (read-only state)."""
+
+    def __init__(self, index: Index, config: ComposerConfig | None = None) -> None:
+        self.index = index
+        self.config = config or ComposerConfig()
+
+    def compose(self, question: str, resolved: str, passages: list[Passage], query_vector: np.ndarray | None,
+                focus_question: str | None = None) -> Answer:
+        """Compose the answer to ``resolved`` (the question after follow-up resolution) from ``passages``.
+        ``focus_question`` (the user's own words) decides the question type."""
+        cfg = self.config
+        qtype = question_type(focus_question or question)
+        q_stems = query_stems(resolved)
+        cands = self.candidates(passages)
+        if not cands:
+            return abstain(question, resolved, passages, q_stems)
+        idf = question_idf(self.index, q_stems)
+        features = self.features(cands, passages, query_vector, resolved, qtype, idf)
+        scores = features @ cfg.weights.sentence_vector
+        for cand, score in zip(cands, scores):
+            cand.score = float(score)
+        if self.answerability(answerability_row(features, passages, resolved, qtype, idf)) < cfg.abstain_threshold:
+            return abstain(question, resolved, passages, q_stems)
+
+        if cfg.neighbour_weight:
+            add_neighbour_scores(cands, cfg.neighbour_weight)
+        if cfg.max_excerpt_chars:
+            cut_long_sentences(cands, cfg.max_excerpt_chars)
+        ranked = sorted(cands, key=lambda c: -c.score)
+        chosen, more = select(ranked, self.index, cfg)
+        return build_answer(self.index, question, resolved, passages, chosen, more, q_stems)
+
+    def candidates(self, passages: list[Passage]) -> list[Candidate]:
+        """The passages' sentences, each once (for calibration scripts too)."""
+        return candidates(self.index, passages)
+
+    def features(self, cands: list[Candidate], passages: list[Passage], query_vector: np.ndarray | None,
+                 resolved: str, qtype: str, idf: dict[str, float] | None = None) -> np.ndarray:
+        """One row per candidate sentence, columns as FEATURES (see scoring.sentence_features)."""
+        return sentence_features(self.index, cands, passages, query_vector, resolved, qtype, idf)
+
+    def answerability_features(self, question: str, resolved: str, passages: list[Passage],
+                               query_vector: np.ndarray | None) -> np.ndarray:
+        """The ANSWERABILITY row of a question (for calibration scripts)."""
+        qtype = question_type(question)
+        cands = self.candidates(passages)
+        if not cands:
+            return np.zeros(len(ANSWERABILITY))
+        idf = question_idf(self.index, query_stems(resolved))
+        features = self.features(cands, passages, query_vector, resolved, qtype, idf)
+        return answerability_row(features, passages, resolved, qtype, idf)
+
+    def answerability(self, row: np.ndarray) -> float:
+        """Probability that the passages answer the question (logistic model over ANSWERABILITY)."""
+        weights = self.config.weights
+        return float(1 / (1 + np.exp(-(row @ weights.answerability_vector + weights.answerability_bias))))
