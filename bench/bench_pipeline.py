@@ -21,24 +21,30 @@ for path in (str(ROOT), str(Path(__file__).resolve().parent)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from bench_scale import BUILD_STAGES, QUERY_STAGES, folder_size_mb, machine_note, peak_rss_mb, run_child  # noqa: E402
+from common import (  # noqa: E402
+    BUILD_STAGES,
+    QUERY_STAGES,
+    XQUAD,
+    folder_size_mb,
+    machine_note,
+    peak_rss_mb,
+    run_child,
+    sentence_chars,
+)
 
-XQUAD = ROOT.parent / "shared" / "data" / "xquad" / "xquad.ar.json"
 SEED = ROOT / "corpus"
 SEED_QA = ROOT / "eval" / "seed_qa.jsonl"
 
 
 def corpus_and_questions(name: str, work: Path) -> tuple[Path, list[str]]:
     """The corpus path and its questions: the seed corpus with eval/seed_qa.jsonl, or the
-    XQuAD-ar contexts (as a JSONL file, as evaluate.py writes them) with their questions."""
-    from retrieval.evaluation import read_qa, read_squad
+    XQuAD-ar contexts (a JSONL file under ``work``, as evaluate.py writes them) with their questions."""
+    from retrieval.evaluation import read_qa, read_squad, squad_corpus
 
     if name == "seed":
         return SEED, [item.question for item in read_qa(SEED_QA)]
     docs, qa, _ = read_squad(XQUAD)
-    corpus = work / "xquad-contexts.jsonl"
-    corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
-    return corpus, [item.question for item in qa]
+    return squad_corpus(XQUAD, docs, 0, cache=work), [item.question for item in qa]
 
 
 def bench(name: str, args: argparse.Namespace, work: Path) -> dict:
@@ -61,7 +67,7 @@ def bench(name: str, args: argparse.Namespace, work: Path) -> dict:
     serve = run_child("serve", {"index_dir": str(index_dir), "embedder": settings.embedder, "model": settings.model,
                                 "first_query": questions[0], "warmup": questions[1:6], "queries": questions[6:]})
     counts = manifest["counts"]
-    embedded_chars = counts["characters"] + (_sentence_chars(index_dir) if settings.sentence_vectors else 0)
+    embedded_chars = counts["characters"] + (sentence_chars(index_dir) if settings.sentence_vectors else 0)
     return {
         "corpus": name, "documents": counts["documents"], "chunks": counts["chunks"], "sentences": counts["sentences"],
         "characters": counts["characters"], "embedded_texts": result.embedded, "embedded_chars": embedded_chars,
@@ -72,13 +78,6 @@ def bench(name: str, args: argparse.Namespace, work: Path) -> dict:
         "serve_rss_mb": serve["rss_after_queries_mb"], "serve_peak_rss_mb": serve["peak_rss_mb"],
         "embedder": f"{settings.embedder}" + (f" ({settings.model})" if settings.model else ""),
     }
-
-
-def _sentence_chars(index_dir: Path) -> int:
-    import numpy as np
-
-    rows = np.load(index_dir / "sentences.npy", allow_pickle=False)
-    return int((rows[:, 2] - rows[:, 1]).sum()) if len(rows) else 0
 
 
 def print_table(rows: list[dict]) -> None:

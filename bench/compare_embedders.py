@@ -29,9 +29,8 @@ for path in (str(ROOT), str(Path(__file__).resolve().parent)):
         sys.path.insert(0, path)
 
 import numpy as np  # noqa: E402
-from bench_scale import ant_subset, machine_note, p50_p95  # noqa: E402
+from common import XQUAD, ant_subset, machine_note, p50_p95  # noqa: E402
 
-XQUAD = ROOT.parent / "shared" / "data" / "xquad" / "xquad.ar.json"
 # multilingual-e5-small: 12 layers, hidden 384, FFN 1536; all-MiniLM-L6-v2: 6 layers, same shapes
 E5_LAYERS, MINILM_LAYERS, HIDDEN, FFN = 12, 6, 384, 1536
 PARAMS_PER_LAYER = 4 * HIDDEN * HIDDEN + 2 * HIDDEN * FFN  # Q, K, V, O + the two FFN matrices (biases aside)

@@ -6,10 +6,12 @@ prints the trade-off (unanswerable abstained vs answerable abstained) per thresh
 With --near-topic, XQuAD also gives near-topic unanswerable questions: every 4th paragraph is
 left out while the rest of its article stays, and its questions whose gold answer appears
 nowhere else are asked. With --no-seed-fit the seed sets are left out of the fit, so their
-rows are an out-of-sample check of the fitted model.
+rows are an out-of-sample check of the fitted model. ``--write FILE`` saves the fitted model in
+the composer's weights format (the sentence weights kept from ``--weights``); copy it over
+retrieval/answer/weights.json to ship it.
 
     python bench/fit_abstention.py --squad ../shared/data/xquad/xquad.ar.json --holdout-articles 8
-    python bench/fit_abstention.py --squad ../shared/data/xquad/xquad.ar.json --near-topic --no-seed-fit
+    python bench/fit_abstention.py --squad ../shared/data/xquad/xquad.ar.json --near-topic --no-seed-fit --write /tmp/w.json
 """
 
 from __future__ import annotations
@@ -24,20 +26,14 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evaluate import CACHE, _key, _squad_corpus  # noqa: E402
-from retrieval.answer import ANSWERABILITY  # noqa: E402
-from retrieval.build import build_index  # noqa: E402
-from retrieval.evaluation import norm_answer, read_qa, read_squad  # noqa: E402
+from retrieval.answer import ANSWERABILITY, load_weights, save_weights  # noqa: E402
+from retrieval.evaluation import cached_index, norm_answer, read_qa, read_squad, squad_corpus  # noqa: E402
 from retrieval.pipeline import Pipeline  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 
 
 def pipeline_for(corpus: Path) -> Pipeline:
-    settings = Settings()
-    settings.index_dir = CACHE / f"index-{_key(corpus, settings)}"
-    build_index(settings, corpus=corpus, index_dir=settings.index_dir,
-                reuse_from=[p for p in CACHE.glob("index-*") if p != settings.index_dir])
-    return Pipeline.load(settings)
+    return Pipeline.load(cached_index(corpus, Settings()))
 
 
 def near_topic(squad: Path) -> tuple[Path, list[str], list[str]]:
@@ -55,7 +51,7 @@ def near_topic(squad: Path) -> tuple[Path, list[str], list[str]]:
             answerable.extend(q for q, _ in questions)
     text = norm_answer(" ".join(d["text"] for d in docs))
     unanswerable = [q for q, golds in held if not any(norm_answer(g) in text for g in golds)]
-    return _squad_corpus(squad, docs, "near-topic"), answerable, unanswerable
+    return squad_corpus(squad, docs, "near-topic"), answerable, unanswerable
 
 
 def features(pipeline: Pipeline, questions: list[str]) -> np.ndarray:
@@ -89,9 +85,13 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=400)
     parser.add_argument("--near-topic", action="store_true", help="add XQuAD paragraph-holdout sets")
     parser.add_argument("--no-seed-fit", action="store_true", help="fit without the seed sets (they become a check)")
+    parser.add_argument("--weights", type=Path, help="weights file to compare with and keep the sentence weights of "
+                                                     "(default: the shipped weights.json)")
+    parser.add_argument("--write", type=Path, help="write the fitted model here (the composer's weights format)")
     args = parser.parse_args()
+    shipped = load_weights(args.weights)
     docs, qa, held = read_squad(args.squad, args.holdout_articles)
-    xq = pipeline_for(_squad_corpus(args.squad, docs, args.holdout_articles))
+    xq = pipeline_for(squad_corpus(args.squad, docs, args.holdout_articles))
     seed = pipeline_for(Path("corpus"))
     step = max(1, len(qa) // args.limit)
     sets = {
@@ -114,7 +114,7 @@ def main() -> int:
     print("features:", ANSWERABILITY)
     for name, (xs, _label) in sets.items():
         print(f"{name:>20} mean", np.round(xs.mean(axis=0), 3).tolist())
-    print("weights (last = bias):", np.round(w, 3).tolist())
+    print("fitted weights:", {name: round(float(v), 3) for name, v in zip(ANSWERABILITY, w)}, "bias:", round(float(w[-1]), 3))
     print(f"{'threshold':>10}" + "".join(f"{name:>25}" for name in sets))
     for threshold in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         cells = []
@@ -123,9 +123,18 @@ def main() -> int:
             cells.append(f"{np.mean(p < threshold):>24.3f}")
         print(f"{threshold:>10}" + " ".join(cells) + "   (share abstained)")
     current = seed.composer
+    current.config.weights = shipped
     cells = [f"{np.mean([current.answerability(row) < current.config.abstain_threshold for row in xs]):>24.3f}"
              for xs, _label in sets.values()]
-    print(f"{'shipped':>10}" + " ".join(cells) + f"   (ComposerConfig weights at {current.config.abstain_threshold})")
+    print(f"{'shipped':>10}" + " ".join(cells) + f"   ({args.weights or 'weights.json'} at {current.config.abstain_threshold})")
+    if args.write:
+        flags = " ".join(f for f, on in (("--near-topic", args.near_topic), ("--no-seed-fit", args.no_seed_fit)) if on)
+        fitted = shipped.replace(answerability=dict(zip(ANSWERABILITY, (float(v) for v in w[:-1]))), answerability_bias=float(w[-1]),
+                                 note=f"answerability: bench/fit_abstention.py --squad {args.squad} --holdout-articles "
+                                      f"{args.holdout_articles} --limit {args.limit} {flags}".rstrip()
+                                      + f"; sentence: kept from {args.weights or 'the shipped weights'}")
+        save_weights(fitted, args.write)
+        print(f"wrote {args.write}")
     return 0
 
 

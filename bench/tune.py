@@ -10,34 +10,21 @@ compared in one run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+for _path in (str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
-from evaluate import CACHE, _key, _squad_corpus  # noqa: E402
-from retrieval.answer import ComposerConfig  # noqa: E402
-from retrieval.build import build_index  # noqa: E402
-from retrieval.evaluation import QAItem, contains_gold, read_qa, read_squad  # noqa: E402
+from common import eval_set  # noqa: E402
+
+from retrieval.answer import FEATURES  # noqa: E402
+from retrieval.evaluation import QAItem, contains_gold  # noqa: E402
 from retrieval.pipeline import Pipeline  # noqa: E402
-from retrieval.settings import Settings  # noqa: E402
-
-
-def load(args) -> tuple[Pipeline, list[QAItem]]:
-    settings = Settings(**({"chunk_size": args.chunk_size} if args.chunk_size else {}))
-    if args.squad:
-        docs, qa, _ = read_squad(args.squad)
-        corpus = _squad_corpus(args.squad, docs, 0)
-    else:
-        qa, corpus = read_qa(args.qa), args.corpus
-    settings.index_dir = CACHE / f"index-{_key(corpus, settings)}"
-    siblings = [p for p in CACHE.glob("index-*") if p != settings.index_dir]
-    build_index(settings, corpus=corpus, index_dir=settings.index_dir, reuse_from=siblings)
-    if args.limit:
-        qa = qa[: args.limit]
-    return Pipeline.load(settings), qa
 
 
 def sweep_fusion(pipeline: Pipeline, qa: list[QAItem]) -> None:
@@ -72,7 +59,7 @@ def sweep_composer(pipeline: Pipeline, qa: list[QAItem], grid: dict[str, list[fl
     print("  ".join(f"{n:>10}" for n in names) + f"{'recall':>8}{'chars':>8}{'abst':>6}")
     results = []
     for values in itertools.product(*(grid[n] for n in names)):
-        pipeline.composer.config = ComposerConfig(**{**base.__dict__, **dict(zip(names, values))})
+        pipeline.composer.config = with_changes(base, dict(zip(names, values)))
         hits = chars = abstained = 0
         t0 = time.perf_counter()
         for item in qa:
@@ -89,6 +76,16 @@ def sweep_composer(pipeline: Pipeline, qa: list[QAItem], grid: dict[str, list[fl
     print("best:", dict(zip(names, best[1])), f"recall {best[0]:.3f}")
 
 
+def with_changes(config, changes: dict[str, float]):
+    """``config`` with some settings changed: a FEATURES name sets that feature's sentence weight,
+    any other name the ComposerConfig field of that name."""
+    weights = {name: value for name, value in changes.items() if name in FEATURES}
+    fields = {name: value for name, value in changes.items() if name not in FEATURES}
+    if weights:
+        fields["weights"] = config.weights.replace(sentence=weights)
+    return dataclasses.replace(config, **fields)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--squad", type=Path)
@@ -97,16 +94,19 @@ def main() -> int:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--chunk-size", type=int)
     parser.add_argument("--what", choices=["fusion", "composer"], default="fusion")
-    parser.add_argument("--weights", help="comma-separated composer feature weights to start from")
-    parser.add_argument("--grid", action="append", default=[], help="name=v1,v2,... (composer weights)")
+    parser.add_argument("--weights", type=Path, help="composer weights file to start from (default: the shipped weights.json)")
+    parser.add_argument("--grid", action="append", default=[],
+                        help="name=v1,v2,...: a ComposerConfig field or a sentence feature (" + ", ".join(FEATURES) + ")")
     args = parser.parse_args()
-    pipeline, qa = load(args)
+    pipeline, qa = eval_set(args.squad, args.qa, args.corpus, args.limit, args.chunk_size)
     if args.what == "fusion":
         sweep_fusion(pipeline, qa)
     else:
         grid = {g.split("=")[0]: [float(v) for v in g.split("=")[1].split(",")] for g in args.grid} or {"temperature": [0.3, 1.0]}
         if args.weights:
-            pipeline.composer.config.weights = tuple(float(v) for v in args.weights.split(","))
+            from retrieval.answer import load_weights
+
+            pipeline.composer.config.weights = load_weights(args.weights)
         sweep_composer(pipeline, qa, grid)
     return 0
 
