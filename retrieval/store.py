@@ -38,8 +38,12 @@ def text_hash(text: str, salt: str = "") -> bytes:
 
 
 def file_digest(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks (hashlib.file_digest needs Python 3.11)."""
+    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class TextBlob:
