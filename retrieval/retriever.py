@@ -88,16 +88,14 @@ class Retriever:
         if n == 0 or k <= 0:
             return []
         pool = min(n, max(self.candidates, k))
+        backend = self.index.backend
 
-        bm25_all: np.ndarray | None = None
+        terms: list[str] | None = None
         candidate_ids: set[int] = set()
         if mode in ("hybrid", "bm25"):
             t0 = time.perf_counter()
             terms = analyze(query)
-            bm25_all = self.index.bm25.scores(terms)
-            if terms and bm25_all.any():
-                top = np.argpartition(-bm25_all, pool - 1)[:pool] if pool < n else np.arange(n)
-                candidate_ids.update(int(i) for i in top if bm25_all[i] > 0)
+            candidate_ids.update(backend.sparse_top_k(terms, pool).ids.tolist())
             timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
 
         # a given query vector also scores BM25-only candidates (the composer reads that score)
@@ -109,17 +107,16 @@ class Retriever:
                 qvec = self.embedder.embed_query(query)
                 timings["embed_query_ms"] = (time.perf_counter() - t0) * 1000
             t0 = time.perf_counter()
-            _, ids = self.index.faiss.search(qvec.reshape(1, -1).astype(np.float32), pool)
-            candidate_ids.update(int(i) for i in ids[0] if i >= 0)
+            candidate_ids.update(backend.dense_top_k(qvec, pool).ids.tolist())
             timings["dense_ms"] = (time.perf_counter() - t0) * 1000
 
         if not candidate_ids:
             return []
         t0 = time.perf_counter()
         ids = np.fromiter(sorted(candidate_ids), dtype=np.int64)
-        bm25 = bm25_all[ids] if bm25_all is not None else np.zeros(len(ids), np.float32)
-        # exact dense scores for every candidate (the vectors are memory-mapped)
-        dense = self.index.chunk_vectors[ids] @ qvec if qvec is not None else np.zeros(len(ids), np.float32)
+        bm25 = backend.sparse_scores(terms, ids) if terms is not None else np.zeros(len(ids), np.float32)
+        # exact dense scores for every candidate (the local backend's vectors are memory-mapped)
+        dense = backend.vectors(ids) @ qvec if qvec is not None else np.zeros(len(ids), np.float32)
         if mode == "bm25":
             fused = bm25.astype(np.float64)
         elif mode == "dense":
@@ -143,3 +140,4 @@ class Retriever:
             start=start, end=end, text=text, score=score, scores={"bm25": bm25, "dense": dense},
             rank=rank, citation=f"[{rank}]",
         )
+

