@@ -63,9 +63,8 @@ class Pipeline:
             t0 = time.perf_counter()
             query_vector = self.embedder.embed_query(resolved)
             timings["embed_query_ms"] = (time.perf_counter() - t0) * 1000
-        passages = self.retriever.search(resolved, k=k, mode=mode, query_vector=query_vector, timings=timings)
-        if prefer:
-            passages = _prefer(passages, prefer)
+        passages = self.retriever.search(resolved, k=k, mode=mode, query_vector=query_vector, timings=timings,
+                                         prefer=prefer)
         t0 = time.perf_counter()
         answer = self.composer.compose(question, resolved, passages, query_vector, focus_question=question)
         timings["compose_ms"] = (time.perf_counter() - t0) * 1000
@@ -80,13 +79,3 @@ class Pipeline:
     def documents(self) -> list[DocumentInfo]:
         """The articles in the index (for /sources)."""
         return list(self.index.documents)
-
-
-def _prefer(passages, doc_ids: list[str]):
-    """Stable re-order: passages of the articles cited in the previous answer come first."""
-    preferred = set(doc_ids)
-    ordered = sorted(passages, key=lambda p: p.doc_id not in preferred)
-    for rank, passage in enumerate(ordered, start=1):
-        passage.rank = rank
-        passage.citation = f"[{rank}]"
-    return ordered

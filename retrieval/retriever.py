@@ -79,8 +79,9 @@ class Retriever:
         self.sentence_weight = sentence_weight
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid", query_vector: np.ndarray | None = None,
-               timings: dict[str, float] | None = None) -> list[Passage]:
-        """The top ``k`` passages for ``query`` in ``mode`` (hybrid, bm25 or dense)."""
+               timings: dict[str, float] | None = None, prefer: list[str] | None = None) -> list[Passage]:
+        """The top ``k`` passages for ``query`` in ``mode`` (hybrid, bm25 or dense). Passages of the
+        articles in ``prefer`` (those cited in the conversation's last answer) come first among them."""
         if mode not in MODES:
             raise UnknownBackend(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
         timings = timings if timings is not None else {}
@@ -129,8 +130,9 @@ class Retriever:
                 fused = fused + self.sentence_weight * signal
         order = np.argsort(-fused, kind="stable")[:k]
         timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
-        return [self._passage(int(ids[j]), float(fused[j]), float(bm25[j]), float(dense[j]), rank)
-                for rank, j in enumerate(order, start=1)]
+        passages = [self._passage(int(ids[j]), float(fused[j]), float(bm25[j]), float(dense[j]), rank)
+                    for rank, j in enumerate(order, start=1)]
+        return prefer_articles(passages, prefer) if prefer else passages
 
     def _passage(self, chunk_index: int, score: float, bm25: float, dense: float, rank: int) -> Passage:
         doc_index, start, end, text = self.index.chunk(chunk_index)
@@ -141,3 +143,12 @@ class Retriever:
             rank=rank, citation=f"[{rank}]",
         )
 
+
+def prefer_articles(passages: list[Passage], doc_ids: list[str]) -> list[Passage]:
+    """Stable re-order: passages of the articles cited in the previous answer come first."""
+    preferred = set(doc_ids)
+    ordered = sorted(passages, key=lambda p: p.doc_id not in preferred)
+    for rank, passage in enumerate(ordered, start=1):
+        passage.rank = rank
+        passage.citation = f"[{rank}]"
+    return ordered

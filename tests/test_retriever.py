@@ -104,6 +104,19 @@ def test_unknown_mode_and_fusion(seed_pipeline) -> None:
         bm25_backend("bm42")
 
 
+def test_articles_cited_last_come_first_with_fresh_ranks(seed_pipeline) -> None:
+    # a follow-up question prefers the articles the previous answer cited (conversation.resolve)
+    plain = seed_pipeline.retriever.search(QUESTION, k=5)
+    cited = plain[-1].doc_id
+    assert plain[0].doc_id != cited  # else there is nothing to move
+    moved = seed_pipeline.retriever.search(QUESTION, k=5, prefer=[cited])
+    expected = [p for p in plain if p.doc_id == cited] + [p for p in plain if p.doc_id != cited]
+    assert [p.chunk_index for p in moved] == [p.chunk_index for p in expected]
+    assert [p.score for p in moved] == [p.score for p in expected]
+    assert [(p.rank, p.citation) for p in moved] == [(i, f"[{i}]") for i in range(1, 6)]
+    assert seed_pipeline.retriever.search(QUESTION, k=5, prefer=["no-such-article"]) == plain
+
+
 # --- contract tests over backends ----------------------------------------------------------
 
 
