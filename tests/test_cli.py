@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEED_CORPUS, clean_env
 
+pytestmark = pytest.mark.slow  # every test runs index_build.py or the REPL as a subprocess
+
 MEETING = "000_bfedeb9d58756a4b"
 WITKOFF = "001_1fe97d3039f93416"
 QUESTION = "من التقى رشاد؟"

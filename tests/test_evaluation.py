@@ -232,6 +232,7 @@ def _jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_evaluate_py_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     names = {name.upper() for name in Settings.model_fields}
     for key in [key for key in os.environ if key.upper() in names]:
@@ -288,6 +289,7 @@ def test_evaluate_py_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch: p
     assert sorted(p.name for p in (tmp_path / EVAL_CACHE).glob("index-*")) == [cached.name]
 
 
+@pytest.mark.slow
 def test_evaluate_py_needs_a_corpus_with_qa(tmp_path: Path) -> None:
     qa = _jsonl(tmp_path / "qa.jsonl", [{"question": "س؟", "answers": ["ج"]}])
     result = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "--qa", str(qa)], cwd=tmp_path, env=_clean_env(),

@@ -85,6 +85,7 @@ def write_faults(corpus: Path) -> dict[str, str]:
     return expected
 
 
+@pytest.mark.slow
 def test_build_over_a_corpus_of_faults(tmp_path: Path, seed_index: Path) -> None:
     corpus = tmp_path / "corpus"
     shutil.copytree(SEED_CORPUS, corpus)
@@ -126,6 +127,7 @@ def add_articles(corpus: Path, n: int) -> None:
     (corpus / "ant.jsonl").write_text("".join(lines), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_kill_9_during_builds(tmp_path: Path, seed_index: Path) -> None:
     rng = random.Random(20240607)
     # the previous index: the seed index; the new corpus: the seed corpus and one ANT article

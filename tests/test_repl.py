@@ -23,6 +23,9 @@ from retrieval.settings import Settings
 PROMPT = "سؤال> "
 QUESTION = "من التقى رشاد؟"
 WAIT = 20.0  # seconds for any one expected output (start-up loads the model)
+
+pytestmark = pytest.mark.slow  # every test runs the REPL as a subprocess
+
 # session leader + controlling terminal, so Ctrl-C typed on the pty sends SIGINT as in a real terminal
 _LAUNCH = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
            "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")

@@ -150,6 +150,7 @@ def minilm_folder() -> Path:
     return found[0]
 
 
+@pytest.mark.slow
 def test_sigkilled_gz_build_resumes_from_its_cached_vectors(tmp_path: Path) -> None:
     # a real embedder in a real process: sentence-transformers with the packaged MiniLM model
     model = minilm_folder()

@@ -39,6 +39,7 @@ def run_bot(tmp_path: Path, timeout: float = 60, **values: str) -> subprocess.Co
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("token", [None, "123456:short"])
 def test_missing_or_malformed_token_exits_2_before_any_network_call(tmp_path, token):
     with BotAPIServer() as server:
@@ -69,6 +70,7 @@ def test_check_token_accepts_a_botfather_token():
     assert check_token(Settings(_env_file=None, telegram_bot_token=TOKEN)) == TOKEN
 
 
+@pytest.mark.slow
 def test_index_that_cannot_load_exits_1_with_its_message(tmp_path):
     with BotAPIServer() as server:
         result = run_bot(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=server.base_url,
@@ -79,6 +81,7 @@ def test_index_that_cannot_load_exits_1_with_its_message(tmp_path):
     assert TOKEN not in result.stderr
 
 
+@pytest.mark.slow
 def test_token_rejected_by_telegram_exits_1_without_printing_it(tmp_path, seed_index):
     wrong = "987654321:" + "Z" * 35
     with BotAPIServer() as server:  # knows only TOKEN: answers 401 to this one
@@ -107,6 +110,7 @@ def _serve_one_question(server: BotAPIServer, process: subprocess.Popen, ready_m
     return output
 
 
+@pytest.mark.slow
 def test_end_to_end_long_polling_and_graceful_stop(tmp_path, seed_index):
     with BotAPIServer() as server:
         process = subprocess.Popen(
@@ -122,6 +126,7 @@ def test_end_to_end_long_polling_and_graceful_stop(tmp_path, seed_index):
     assert TOKEN.encode() not in (tmp_path / "state.sqlite3").read_bytes()
 
 
+@pytest.mark.slow
 def test_end_to_end_webhook_mode(tmp_path, seed_index):
     pytest.importorskip("tornado", reason="webhook mode needs python-telegram-bot[webhooks]")
     with socket.socket() as probe:

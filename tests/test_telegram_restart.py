@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 from botapi_server import TOKEN, BotAPIServer
 from test_telegram_main import bot_env
 
 IN_FLIGHT_CHATS = range(702, 708)
+
+pytestmark = pytest.mark.slow  # two bot subprocesses, one stopped with SIGTERM
 
 
 def start_bot(tmp_path, server: BotAPIServer, seed_index) -> subprocess.Popen:

@@ -18,7 +18,8 @@ from tests.conftest import XQUAD
 # the first articles of XQuAD (Super Bowl 50, Warsaw, Normans...): ~1/8 of the file
 PARAGRAPHS = 30
 
-pytestmark = pytest.mark.skipif(not XQUAD.is_file(), reason="../shared/data/xquad is not beside the repository")
+pytestmark = [pytest.mark.slow,  # builds real indexes over XQuAD slices
+              pytest.mark.skipif(not XQUAD.is_file(), reason="../shared/data/xquad is not beside the repository")]
 
 
 @pytest.fixture(scope="module")
