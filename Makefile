@@ -6,7 +6,7 @@ PIP := $(BIN)/pip
 STAMP := $(VENV)/.installed
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: install index run bot test lint eval eval-xquad bench clean
+.PHONY: install index run bot test test-fast lint eval eval-xquad bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +37,11 @@ lint: $(STAMP_TEST)
 test: $(STAMP_TEST)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# the inner loop: everything but the slow tests (XQuAD builds, subprocesses, kill tests); CI runs `make test`
+test-fast: $(STAMP_TEST)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow"
 
 eval: $(STAMP_TEST)
 	$(BIN)/python evaluate.py --corpus corpus --qa eval/seed_qa.jsonl \
