@@ -24,15 +24,15 @@ class LocalBackend(SearchBackend):
     def __init__(self, params: Params) -> None:
         super().__init__(params)
         self._faiss = None
-        self._bm25: BM25Index | None = None
+        self.bm25: BM25Index | None = None  # public only for the transitional Index.bm25
         self._vectors = np.zeros((0, 0), np.float32)
         # the retriever asks for the top chunks, then for the scores of its other candidates with
         # the same terms: the full score array is computed once per query and thread
         self._last = threading.local()
 
     def index_terms(self, corpus_terms: list[list[str]]) -> None:
-        self._bm25 = bm25_backend(self.params.bm25_backend)()
-        self._bm25.build(corpus_terms)
+        self.bm25 = bm25_backend(self.params.bm25_backend)()
+        self.bm25.build(corpus_terms)
 
     def index_vectors(self, vectors: np.ndarray) -> None:
         self._faiss = faiss_store.make_faiss(self.params.faiss_factory, vectors)
@@ -40,7 +40,7 @@ class LocalBackend(SearchBackend):
 
     def save(self, folder: Path) -> None:
         (folder / BM25_DIR).mkdir()
-        self._bm25.save(folder / BM25_DIR)
+        self.bm25.save(folder / BM25_DIR)
         faiss_store.write(self._faiss, folder / FAISS_INDEX)
 
     @classmethod
@@ -48,7 +48,7 @@ class LocalBackend(SearchBackend):
         self = cls(params)
         self._vectors = vectors
         self._faiss = faiss_store.read(folder / FAISS_INDEX, params.faiss_factory)
-        self._bm25 = bm25_backend(params.bm25_backend).load(folder / BM25_DIR)
+        self.bm25 = bm25_backend(params.bm25_backend).load(folder / BM25_DIR)
         faiss_store.serve_one_query_at_a_time()
         return self
 
@@ -74,18 +74,18 @@ class LocalBackend(SearchBackend):
     def _all_scores(self, terms: list[str]) -> np.ndarray:
         key = tuple(terms)
         if getattr(self._last, "key", None) != key:
-            self._last.scores = self._bm25.scores(terms)
+            self._last.scores = self.bm25.scores(terms)
             self._last.key = key
         return self._last.scores
 
     def idf(self, terms: list[str]) -> np.ndarray:
-        return self._bm25.idf(terms)
+        return self.bm25.idf(terms)
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         return self._vectors[ids]
 
     def counts(self) -> dict[str, int]:
-        return {"FAISS vectors": int(self._faiss.ntotal), "BM25 rows": self._bm25.num_chunks}
+        return {"FAISS vectors": int(self._faiss.ntotal), "BM25 rows": self.bm25.num_chunks}
 
     @property
     def dim(self) -> int:

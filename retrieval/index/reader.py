@@ -107,9 +107,10 @@ class Index:
             raise IndexCorrupt(f"Index at {self.folder} is inconsistent ({n} chunks but {bad}); {REBUILD_HINT}.")
 
     @property
-    def bm25(self) -> SearchBackend:
-        """Transitional alias of ``backend`` for code that asks ``index.bm25.idf(terms)``."""
-        return self.backend
+    def bm25(self):
+        """Transitional, local backend only: its BM25 object, for code written before the search
+        backend (``index.bm25.idf``, ``.scores``); new code asks ``index.backend``."""
+        return self.backend.bm25
 
     @functools.cached_property
     def chunk_sentences(self) -> np.ndarray:
