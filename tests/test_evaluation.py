@@ -23,6 +23,7 @@ from retrieval.evaluation import (
     contains_gold,
     norm_answer,
     read_squad,
+    squad_corpus,
 )
 from retrieval.models import Answer, Excerpt, Passage
 from retrieval.settings import Settings
@@ -296,3 +297,41 @@ def test_evaluate_py_needs_a_corpus_with_qa(tmp_path: Path) -> None:
                             capture_output=True, text=True, encoding="utf-8", timeout=120, check=False)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: --qa needs --corpus DIR"
+
+
+# ---------------------------------------------------------------- the cached evaluation indexes
+
+
+def test_squad_corpus_is_the_paragraphs_written_once(squad_file: Path, tmp_path: Path) -> None:
+    docs, _, _ = read_squad(squad_file)
+    cache = tmp_path / "cache"
+    path = squad_corpus(squad_file, docs, 0, cache=cache)
+    assert path.parent.parent == cache
+    assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == docs
+    written = path.stat().st_mtime_ns
+    os.utime(path, ns=(written - 10**9, written - 10**9))  # a rewrite would show as a new time
+    assert squad_corpus(squad_file, docs, 0, cache=cache) == path
+    assert path.stat().st_mtime_ns == written - 10**9
+    # another holdout is another file; changed paragraphs are written again
+    held_docs, _, _ = read_squad(squad_file, holdout_articles=1)
+    other = squad_corpus(squad_file, held_docs, 1, cache=cache)
+    assert other != path and len(other.read_text(encoding="utf-8").splitlines()) == len(held_docs) < len(docs)
+    assert squad_corpus(squad_file, held_docs, 0, cache=cache) == path
+    assert len(path.read_text(encoding="utf-8").splitlines()) == len(held_docs)
+
+
+def test_cached_index_dir_follows_the_corpus_and_every_setting_the_files_depend_on(tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    base = Settings(_env_file=None)
+    here = cached_index_dir(SEED_CORPUS, base, cache=tmp_path)
+    assert here.parent == tmp_path and here.name.startswith("index-")
+    monkeypatch.chdir(SEED_CORPUS.parent)
+    assert cached_index_dir(Path(SEED_CORPUS.name), base, cache=tmp_path) == here  # the same folder, named relatively
+    others = [cached_index_dir(tmp_path, base, cache=tmp_path)]
+    for change in ({"chunk_size": base.chunk_size + 100}, {"chunk_overlap": base.chunk_overlap + 1},
+                   {"faiss_factory": "HNSW32"}, {"bm25_backend": "rank-bm25"}, {"sentence_vectors": not base.sentence_vectors},
+                   {"model": "some/other-model"}):
+        others.append(cached_index_dir(SEED_CORPUS, base.model_copy(update=change), cache=tmp_path))
+    assert len({here, *others}) == len(others) + 1
+    # settings the index files do not depend on share the index
+    assert cached_index_dir(SEED_CORPUS, base.model_copy(update={"top_k": base.top_k + 1}), cache=tmp_path) == here
