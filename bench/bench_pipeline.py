@@ -49,6 +49,7 @@ def corpus_and_questions(name: str, work: Path) -> tuple[Path, list[str]]:
 
 def bench(name: str, args: argparse.Namespace, work: Path) -> dict:
     from retrieval.build import build_index
+    from retrieval.index.layout import MANIFEST
     from retrieval.settings import Settings
 
     corpus, questions = corpus_and_questions(name, work)
@@ -59,7 +60,7 @@ def bench(name: str, args: argparse.Namespace, work: Path) -> dict:
     settings = Settings(_env_file=None, corpus_dir=corpus, index_dir=index_dir, **overrides)
     print(f"[{name}] building {corpus} ...", file=sys.stderr, flush=True)
     result = build_index(settings, progress=False, rebuild=True)
-    manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
     build_peak = peak_rss_mb()
 
     # served from a fresh process, as a front end would: cold start-up, and memory of serving only

@@ -65,7 +65,9 @@ def folder_size_mb(folder: Path) -> float:
 
 def sentence_chars(index_dir: Path) -> int:
     """Characters of all the sentences of an index (what SENTENCE_VECTORS embeds)."""
-    rows = np.load(Path(index_dir) / "sentences.npy", allow_pickle=False)
+    from retrieval.index.layout import SENTENCES
+
+    rows = np.load(Path(index_dir) / SENTENCES, allow_pickle=False)
     return int((rows[:, 2] - rows[:, 1]).sum()) if len(rows) else 0
 
 
