@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+RefusalReason = Literal["empty", "too_long", "no_words"]  # why a question was not searched
 
 
 class Document(BaseModel):
@@ -89,6 +93,7 @@ class Answer(BaseModel):
     highlight_terms: list[str] = Field(default_factory=list)
     abstained: bool = False
     message: str | None = None  # shown instead of excerpts when abstaining or on bad input
+    refused: RefusalReason | None = None  # set when the question itself was refused (message says why)
     suggestions: list[DocumentInfo] = Field(default_factory=list)  # nearest titles, not an answer
     mode: str = "hybrid"
     k: int = 5
@@ -100,6 +105,15 @@ class Answer(BaseModel):
         if self.excerpts:
             return "\n".join(e.text for e in self.excerpts)
         return self.message or ""
+
+    def next_page(self, size: int) -> Answer | None:
+        """The next ``size`` held-back excerpts as an answer of their own (same question,
+        sources and highlights) whose ``more`` keeps the rest; None when nothing is held
+        back. Every front end pages "more" through this one rule."""
+        if not self.more:
+            return None
+        size = max(1, size)
+        return self.model_copy(update={"excerpts": self.more[:size], "more": self.more[size:]})
 
 
 class Turn(BaseModel):

@@ -1,0 +1,94 @@
+"""Every sentence a user reads, in one place: the REPL and the Telegram bot word the same
+situation the same way, and a wording is reviewed (or translated) once.
+
+Only words live here; the front ends decide where they appear. Error messages meant for
+whoever runs the program (a missing index, a bad token) stay with their errors."""
+
+from __future__ import annotations
+
+EXAMPLE_QUESTION = "من التقى رشاد؟"
+FOLLOW_UP_EXAMPLE = "ومتى كان ذلك؟"
+
+# ---------------------------------------------------------------- the question check (every front end)
+
+EMPTY_QUESTION = f"اكتب سؤالك عن الأخبار، مثلاً: {EXAMPLE_QUESTION}"
+NO_WORDS = f"لم أجد في سؤالك كلمات أبحث عنها. اكتب سؤالك بالكلمات، مثلاً: {EXAMPLE_QUESTION}"
+TOO_LONG = "سؤالك طويل جداً ({size} حرفاً)؛ الحد {limit} حرف. اختصره من فضلك."
+
+# ---------------------------------------------------------------- answers (composer and renderers)
+
+NO_ANSWER = "لم أجد إجابة لهذا السؤال في المصادر المتاحة."
+SOURCES_HEADING = "المصادر:"
+SUGGESTIONS_HEADING = "مقالات قريبة (ليست إجابة):"
+NO_MORE = "لا مزيد من المقتطفات."
+FORGOTTEN = "بدأنا محادثة جديدة؛ نسيت الأسئلة السابقة."
+
+# ---------------------------------------------------------------- the terminal (bot/repl.py)
+
+REPL_BANNER = "{count} articles indexed. Type a question, or :help.  (Ctrl-D to quit)"
+REPL_PROMPT = "سؤال> "
+REPL_MORE_HINT = "(:more للمزيد)"
+REPL_UNKNOWN_COMMAND = "Unknown command or value; :help lists them."
+REPL_HELP = f"""Ask a question in Arabic or English and press Enter. Commands:
+  :k N                 passages to retrieve (now {{k}})
+  :mode hybrid|bm25|dense   retrieval mode (now {{mode}})
+  :more                the next excerpts of the last answer
+  :new                 forget the conversation (follow-ups start afresh)
+  :help                this help
+  :quit                leave (or Ctrl-D / Ctrl-C)
+Example: {EXAMPLE_QUESTION}"""
+
+# ---------------------------------------------------------------- Telegram (bot/)
+
+MORE_BUTTON = "المزيد"
+COMMAND_DESCRIPTIONS = {
+    "start": "تعريف بالبوت",
+    "help": "كيف تسأل",
+    "sources": "المقالات التي أعرفها",
+    "new": "محادثة جديدة (نسيان الأسئلة السابقة)",
+}
+TEXT_ONLY = "أفهم الأسئلة المكتوبة فقط. اكتب سؤالك بالعربية، مثل: " + EXAMPLE_QUESTION
+EDITED = "لا أتابع تعديل الرسائل؛ أرسل سؤالك في رسالة جديدة."
+RATE_LIMITED = "أسئلة كثيرة في وقت قصير. انتظر دقيقة ثم اسأل من جديد."
+NOT_ALLOWED = "عذراً، هذا البوت خاص ولا يجيب في هذه المحادثة."
+STALE_BUTTON = "انتهت صلاحية هذا الزر. اطرح سؤالك من جديد."
+UNKNOWN_COMMAND = "أمر غير معروف. الأوامر: /help و /sources و /new"
+SORRY = "عذراً، حدث خطأ أثناء معالجة رسالتك. حاول مرة أخرى بعد قليل."
+
+
+def count_articles(count: int) -> str:
+    """"5 مقالات", "12 مقالاً": Arabic number agreement."""
+    if count == 1:
+        return "مقال واحد"
+    if count == 2:
+        return "مقالان"
+    if 3 <= count % 100 <= 10:
+        return f"{count} مقالات"
+    return f"{count} مقالاً"
+
+
+def telegram_help(article_count: int, bot_username: str | None, in_group: bool) -> str:
+    """The /start and /help text; in a group it says how to address the bot."""
+    group_hint = ""
+    if in_group and bot_username:
+        group_hint = f"\nفي المجموعات: اذكرني (@{bot_username}) أو ردّ على رسالتي."
+    return (
+        "أجيب عن الأسئلة من مقالات إخبارية عربية"
+        f" ({count_articles(article_count)})، باقتباسات حرفية من المقالات مع أرقام مصادرها.\n"
+        f"اكتب سؤالك بالعربية، مثلاً: {EXAMPLE_QUESTION}\n"
+        f"يمكنك أن تتابع بسؤال قصير مثل: {FOLLOW_UP_EXAMPLE}\n"
+        "إن لم أجد الجواب في المقالات قلت ذلك ولم أخمّن."
+        f"{group_hint}\n\n"
+        "/sources المقالات التي أعرفها\n"
+        "/new محادثة جديدة\n"
+        "/help هذه الرسالة"
+    )
+
+
+def telegram_sources(titles: list[str], listed: int) -> str:
+    """The /sources text: a count line, then at most ``listed`` titles."""
+    lines = [f"أعرف {count_articles(len(titles))}:"]
+    lines += [f"• {title}" for title in titles[:listed]]
+    if len(titles) > listed:
+        lines.append(f"… وغيرها ({count_articles(len(titles) - listed)}).")
+    return "\n".join(lines)

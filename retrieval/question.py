@@ -1,0 +1,40 @@
+"""The one check every question passes, whichever front end it came from: what is refused
+(and in which words), and which retrieval modes exist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from retrieval import messages
+from retrieval.errors import UnknownBackend
+from retrieval.models import RefusalReason
+from retrieval.retriever import MODES
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a question is not searched, and the polite message that says so."""
+
+    reason: RefusalReason
+    message: str
+
+
+def check_question(question: str, max_chars: int) -> Refusal | None:
+    """None when ``question`` may be searched; otherwise the refusal. Questions over
+    ``max_chars`` characters (after trimming) are refused, never cut: a cut question would
+    be answered as if the user had asked something else."""
+    text = (question or "").strip()
+    if not text:
+        return Refusal("empty", messages.EMPTY_QUESTION)
+    if len(text) > max_chars:
+        return Refusal("too_long", messages.TOO_LONG.format(size=len(text), limit=max_chars))
+    if not any(character.isalnum() for character in text):
+        return Refusal("no_words", messages.NO_WORDS)
+    return None
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` when it is a retrieval mode; UnknownBackend listing the choices otherwise."""
+    if mode not in MODES:
+        raise UnknownBackend(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
+    return mode
