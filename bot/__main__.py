@@ -56,15 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"invalid settings: {problems}")
         return EXIT_CONFIG
 
-    # Telegram and the index are imported only after the settings are known to be usable.
-    from bot.telegram import (
-        EXAMPLE_QUESTION,
-        REDACTOR,
-        TokenError,
-        build_application,
-        check_token,
-        install_token_redaction,
-    )
+    # Telegram and the index are imported only after the settings and the token are known to be usable.
+    from bot.security import REDACTOR, TokenError, check_token, install_token_redaction
 
     try:
         token = check_token(settings)
@@ -82,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(_without_rejected_token_traceback)
 
     from retrieval.errors import RetrievalError
+    from retrieval.messages import EXAMPLE_QUESTION
     from retrieval.pipeline import Pipeline
 
     try:
@@ -93,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from telegram import Update
     from telegram.error import InvalidToken, TelegramError
+
+    from bot.telegram import build_application
 
     application = build_application(settings, pipeline)
     updates = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]

@@ -6,12 +6,11 @@ import html
 import re
 from dataclasses import dataclass
 
+from bot.urls import is_web_url
+from retrieval.messages import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
 
 TELEGRAM_LIMIT = 4096  # Telegram's limit on one message, in UTF-16 code units
-SOURCES_HEADING = "المصادر:"
-SUGGESTIONS_HEADING = "مقالات قريبة (ليست إجابة):"
-NO_ANSWER = "لم أجد في المقالات ما يجيب عن هذا السؤال."
 
 _ANSI_HIGHLIGHT = "\x1b[1;33m"
 _ANSI_DIM = "\x1b[2m"
@@ -73,10 +72,6 @@ def _cited_sources(answer: Answer, excerpts: list[Excerpt]) -> list[Source]:
     return sorted(chosen or answer.sources, key=lambda source: source.number)
 
 
-def _is_web_url(url: str | None) -> bool:
-    return bool(url) and url.lower().startswith(("http://", "https://"))
-
-
 # ---------------------------------------------------------------- terminal
 
 
@@ -100,13 +95,6 @@ def render_terminal(answer: Answer, color: bool = False) -> str:
             line += f" ({source.url})"
         lines.append(line)
     return "\n".join(lines)
-
-
-def render_more_terminal(answer: Answer, color: bool = False) -> str:
-    """The held-back excerpts (``answer.more``) rendered like an answer."""
-    if not answer.more:
-        return "لا مزيد من المقتطفات."
-    return render_terminal(answer.model_copy(update={"excerpts": answer.more, "more": []}), color)
 
 
 def _terminal_piece(text: str, marked: bool, color: bool) -> str:
@@ -183,11 +171,6 @@ def render_telegram(answer: Answer) -> list[str]:
     return pack_messages(telegram_blocks(answer)) or [html.escape(NO_ANSWER)]
 
 
-def render_more_telegram(answer: Answer) -> list[str]:
-    """The held-back excerpts (``answer.more``) as Telegram HTML messages."""
-    return render_telegram(answer.model_copy(update={"excerpts": answer.more, "more": []}))
-
-
 def render_telegram_text(text: str, *, bold_first_line: bool = False) -> list[str]:
     """Plain text (help, errors, lists) as escaped Telegram HTML messages."""
     blocks = [Block((Run(clean_text(line)),)) for line in text.split("\n")]
@@ -216,14 +199,14 @@ def telegram_blocks(answer: Answer) -> list[Block]:
 def _source_runs(source: Source) -> tuple[Run, ...]:
     title = clean_text(source.title) or clean_text(source.source)
     date = f" ({clean_text(source.date)})" if source.date else ""
-    if _is_web_url(source.url):
+    if is_web_url(source.url):
         return (Run(f"[{source.number}] "), Run(title, href=source.url), Run(date))
     return (Run(f"[{source.number}] {title}{date} — {clean_text(source.source)}"),)
 
 
 def _suggestion_runs(info: DocumentInfo) -> tuple[Run, ...]:
     title = clean_text(info.title) or clean_text(info.source)
-    if _is_web_url(info.url):
+    if is_web_url(info.url):
         return (Run("• "), Run(title, href=info.url))
     return (Run(f"• {title}"),)
 

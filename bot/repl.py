@@ -8,18 +8,12 @@ import logging
 import sys
 from pathlib import Path
 
+from retrieval import messages
 from retrieval.errors import RetrievalError
 from retrieval.models import Answer, Conversation
 from retrieval.retriever import MODES
 
-HELP = """Ask a question in Arabic or English and press Enter. Commands:
-  :k N                 passages to retrieve (now {k})
-  :mode hybrid|bm25|dense   retrieval mode (now {mode})
-  :more                the next excerpts of the last answer
-  :new                 forget the conversation (follow-ups start afresh)
-  :help                this help
-  :quit                leave (or Ctrl-D / Ctrl-C)
-Example: من التقى رشاد؟"""
+EXIT_USAGE = 2  # argparse's status for a bad flag; a refused question is a bad argument too
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,21 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     color = sys.stdout.isatty() and not args.no_color
     if args.question is not None:
-        if too_long := _too_long(args.question, settings.max_question_chars):
-            print(f"error: {too_long}", file=sys.stderr)
-            return 2
         answer = pipeline.answer(args.question, k=k, mode=mode)
+        if answer.refused == "too_long":  # a script gets a status it can test, and nothing on stdout
+            print(f"error: {answer.message}", file=sys.stderr)
+            return EXIT_USAGE
         print(answer_json(answer) if args.json else render_terminal(answer, color=color))
         return 0
     return _interactive(pipeline, k, mode, color, render_terminal)
-
-
-def _too_long(question: str, limit: int) -> str | None:
-    """The polite refusal for a question over ``limit`` characters (None when it fits)."""
-    from retrieval.pipeline import TOO_LONG
-
-    size = len(question.strip())
-    return TOO_LONG.format(size=size, limit=limit) if size > limit else None
 
 
 def _interactive(pipeline, k: int, mode: str, color: bool, render) -> int:
@@ -80,12 +66,12 @@ def _interactive(pipeline, k: int, mode: str, color: bool, render) -> int:
     except ImportError:  # pragma: no cover - not on every platform
         pass
     docs = pipeline.documents()
-    print(f"{len(docs)} articles indexed. Type a question, or :help.  (Ctrl-D to quit)")
+    print(messages.REPL_BANNER.format(count=len(docs)))
     conversation = Conversation()
     last: Answer | None = None
     while True:
         try:
-            line = input("سؤال> ").strip()
+            line = input(messages.REPL_PROMPT).strip()
         except (EOFError, KeyboardInterrupt):
             print()
             return 0
@@ -97,7 +83,7 @@ def _interactive(pipeline, k: int, mode: str, color: bool, render) -> int:
             if command in ("quit", "q", "exit"):
                 return 0
             if command == "help":
-                print(HELP.format(k=k, mode=mode))
+                print(messages.REPL_HELP.format(k=k, mode=mode))
             elif command == "k" and value.isdigit() and 0 < int(value) <= 50:
                 k = int(value)
                 print(f"k = {k}")
@@ -105,28 +91,31 @@ def _interactive(pipeline, k: int, mode: str, color: bool, render) -> int:
                 mode = value
                 print(f"mode = {mode}")
             elif command == "more":
-                if last is None or not last.more:
-                    print("لا مزيد.")
+                page = last.next_page(pipeline.settings.answer_max_excerpts) if last else None
+                if page is None:
+                    print(messages.NO_MORE)
                 else:
-                    print(render(last.model_copy(update={"excerpts": last.more, "more": []}), color=color))
-                    last = last.model_copy(update={"more": []})
+                    last = page
+                    _show(last, render, color)
             elif command == "new":
                 conversation = Conversation()
-                print("بدأنا محادثة جديدة.")
+                print(messages.FORGOTTEN)
             else:
-                print("Unknown command or value; :help lists them.")
-            continue
-        if too_long := _too_long(line, pipeline.settings.max_question_chars):
-            print(too_long)
+                print(messages.REPL_UNKNOWN_COMMAND)
             continue
         try:
             last = pipeline.answer(line, conversation, k=k, mode=mode)
         except KeyboardInterrupt:
             print()
             continue
-        print(render(last, color=color))
-        if last.more:
-            print("(:more للمزيد)")
+        _show(last, render, color)
+
+
+def _show(answer: Answer, render, color: bool) -> None:
+    """An answer or a page of "more", with the hint when excerpts are still held back."""
+    print(render(answer, color=color))
+    if answer.more:
+        print(messages.REPL_MORE_HINT)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from retrieval.models import Conversation, Excerpt, Source
+from retrieval.models import Answer, Conversation
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (chat_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
@@ -19,12 +19,11 @@ CREATE TABLE IF NOT EXISTS refused_chats (chat_id INTEGER PRIMARY KEY);
 
 
 class PendingMore(BaseModel):
-    """Excerpts held back from a chat's last answer, behind a button with a short key."""
+    """A chat's last answer, behind a button with a short key: the button shows its next
+    page (``Answer.next_page``) of the excerpts it holds back in ``answer.more``."""
 
     key: str
-    question: str
-    excerpts: list[Excerpt] = Field(default_factory=list)
-    sources: list[Source] = Field(default_factory=list)
+    answer: Answer
 
 
 class StateStore:
@@ -81,7 +80,7 @@ class StateStore:
             return None
 
     def save_pending_more(self, chat_id: int, pending: PendingMore | None) -> None:
-        if pending is None or not pending.excerpts:
+        if pending is None or not pending.answer.more:
             self._write("DELETE FROM pending_more WHERE chat_id = ?", (chat_id,))
         else:
             self._write(

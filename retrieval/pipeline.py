@@ -10,12 +10,9 @@ from retrieval.embedders import Embedder
 from retrieval.embedders import create as create_embedder
 from retrieval.index import Index
 from retrieval.models import Answer, Conversation, DocumentInfo
-from retrieval.retriever import MODES, Retriever
+from retrieval.question import Refusal, check_mode, check_question
+from retrieval.retriever import Retriever
 from retrieval.settings import Settings
-
-EMPTY_QUESTION = "اكتب سؤالك عن الأخبار، مثلا: من التقى رشاد؟"
-TOO_LONG = "سؤالك طويل جداً ({size} حرفاً)؛ الحد {limit} حرف. اختصره من فضلك."
-NO_WORDS = "لم أجد في سؤالك كلمات أبحث عنها. اكتب سؤالا بالكلمات، مثلا: من التقى رشاد؟"
 
 
 class Pipeline:
@@ -46,18 +43,13 @@ class Pipeline:
         against its turns and the new turn is appended to it."""
         started = time.perf_counter()
         k = k or self.settings.top_k
-        mode = mode or self.settings.mode
-        if mode not in MODES:
-            mode = self.settings.mode
+        mode = check_mode(mode or self.settings.mode)
         question = (question or "").strip()
-        # very long input is cut before analysis so latency stays bounded
-        question = question[: self.settings.max_question_chars]
-        if not question:
-            return Answer(question="", resolved_question="", abstained=True, message=EMPTY_QUESTION, mode=mode, k=k)
+        if refusal := self.check(question):
+            return Answer(question=question, resolved_question=question, abstained=True, message=refusal.message,
+                          refused=refusal.reason, mode=mode, k=k)
         resolved, prefer = resolve(question, conversation)
         timings: dict[str, float] = {}
-        if not any(ch.isalnum() for ch in resolved):
-            return Answer(question=question, resolved_question=resolved, abstained=True, message=NO_WORDS, mode=mode, k=k)
         query_vector = None
         if mode != "bm25" or self.index.sentence_vectors is not None:
             t0 = time.perf_counter()
@@ -75,6 +67,11 @@ class Pipeline:
             cited = [s.doc_id for s in answer.sources]
             conversation.add(make_turn(question, resolved, cited, answer.text))
         return answer
+
+    def check(self, question: str) -> Refusal | None:
+        """The refusal ``answer`` would give ``question`` (empty, too long, no words), or None.
+        Front ends that act before answering (the bot's rate limit) ask this first."""
+        return check_question(question, self.settings.max_question_chars)
 
     def documents(self) -> list[DocumentInfo]:
         """The articles in the index (for /sources)."""

@@ -10,20 +10,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.render import (
-    SOURCES_HEADING,
-    SUGGESTIONS_HEADING,
     TELEGRAM_LIMIT,
     Block,
     Run,
     clean_text,
     pack_messages,
-    render_more_telegram,
-    render_more_terminal,
     render_telegram,
     render_telegram_text,
     render_terminal,
     utf16_len,
 )
+from retrieval.messages import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
 
 ARABIC = "التقى رئيس المخابرات المصرية، اللواء حسن رشاد، رئيس الوزراء الإسرائيلي، بنيامين نتنياهو، في القدس."
@@ -108,7 +105,8 @@ def test_terminal_abstention_lists_suggestions_as_not_an_answer():
 def test_terminal_more_renders_held_back_excerpts():
     answer = make_answer(["الأول."])
     answer.more = [Excerpt(text="الثاني.", doc_id="d0", start=0, end=6, citations=[1])]
-    assert "الثاني." in render_more_terminal(answer) and "الأول." not in render_more_terminal(answer)
+    page = render_terminal(answer.next_page(5))
+    assert "الثاني." in page and "الأول." not in page and SOURCES_HEADING in page
 
 
 def test_telegram_escapes_and_bolds_highlights():
@@ -142,7 +140,7 @@ def test_telegram_abstention_shows_message_and_labelled_suggestions():
 
 def test_blank_message_still_gives_one_message():
     answer = Answer(question="س", resolved_question="س", abstained=True, message=" \n ")
-    assert [parse(m) and m for m in render_telegram(answer)] == ["لم أجد في المقالات ما يجيب عن هذا السؤال."]
+    assert [parse(m) and m for m in render_telegram(answer)] == [NO_ANSWER]
 
 
 def test_long_answer_is_split_in_valid_messages_on_sentence_boundaries():
@@ -181,7 +179,7 @@ def test_render_text_escapes_and_drops_unsendable_characters():
 def test_more_button_page_renders_only_more_excerpts():
     answer = make_answer(["الأول.", "الثاني."])
     answer.more, answer.excerpts = answer.excerpts[1:], answer.excerpts[:1]
-    [message] = render_more_telegram(answer)
+    [message] = render_telegram(answer.next_page(5))
     assert "الثاني." in message and "الأول." not in message and "عنوان 2" in message and "عنوان 1" not in message
 
 

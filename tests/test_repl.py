@@ -16,13 +16,21 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEED_CORPUS
 
-from bot.render import SOURCES_HEADING, render_terminal
+from bot.render import render_terminal
+from retrieval.messages import FORGOTTEN, NO_MORE, REPL_MORE_HINT, REPL_PROMPT, SOURCES_HEADING
 from retrieval.pipeline import Pipeline
+from retrieval.question import check_question
 from retrieval.settings import Settings
 
-PROMPT = "سؤال> "
+PROMPT = REPL_PROMPT
 QUESTION = "من التقى رشاد؟"
 WAIT = 20.0  # seconds for any one expected output (start-up loads the model)
+LONG_QUESTION = "من التقى رشاد " * 80  # 1,120 characters (1,119 trimmed), over MAX_QUESTION_CHARS
+
+
+def refusal(question: str) -> str:
+    """The one question check's words for ``question`` under the default settings."""
+    return check_question(question, Settings.model_fields["max_question_chars"].default).message
 
 pytestmark = pytest.mark.slow  # every test runs the REPL as a subprocess
 
@@ -145,14 +153,18 @@ def test_a_session_of_questions_and_commands(repl: Terminal, seed_pipeline: Pipe
     assert "[1]" in answer and "[2]" in answer
     assert "«رشاد»" in answer  # --no-color marks the question's words with «»
     assert "\x1b[" not in answer
-    assert "(:more للمزيد)" in answer
+    assert REPL_MORE_HINT in answer
 
-    expected = seed_pipeline.answer(QUESTION)
-    more = repl.ask(":more")
-    first_more = render_terminal(expected.model_copy(update={"excerpts": expected.more, "more": []})).splitlines()[0]
-    assert first_more in more
-    assert SOURCES_HEADING in more
-    assert "لا مزيد." in repl.ask(":more")  # all held-back excerpts were shown
+    # :more pages what the answer holds back, page by page, as Answer.next_page does
+    size = seed_pipeline.settings.answer_max_excerpts
+    page = seed_pipeline.answer(QUESTION).next_page(size)
+    assert page is not None and page.more  # the seed question holds back more than one page
+    while page is not None:
+        shown = repl.ask(":more")
+        assert render_terminal(page) in shown
+        assert (REPL_MORE_HINT in shown) == bool(page.more)
+        page = page.next_page(size)
+    assert NO_MORE in repl.ask(":more")  # every held-back excerpt was shown
 
     assert "k = 3" in repl.ask(":k 3")
     assert "mode = bm25" in repl.ask(":mode bm25")
@@ -170,8 +182,9 @@ def test_a_session_of_questions_and_commands(repl: Terminal, seed_pipeline: Pipe
 def test_a_follow_up_and_new(repl: Terminal) -> None:
     assert "نتنياهو" in repl.ask("من التقى رشاد في القدس؟")
     assert "الثلاثاء" in repl.ask("ومتى كان ذلك؟")
-    assert "بدأنا محادثة جديدة." in repl.ask(":new")
-    too_long = repl.ask("من التقى رشاد " * 80)  # 1,120 characters, over MAX_QUESTION_CHARS
+    assert FORGOTTEN in repl.ask(":new")
+    too_long = repl.ask(LONG_QUESTION)
+    assert refusal(LONG_QUESTION) in too_long  # the words the bot and --question use
     assert "طويل جداً (1119 حرفاً)" in too_long and "الحد 1000" in too_long
     assert "نتنياهو" in repl.ask(QUESTION)  # the session goes on
     repl.send(":q\r")
@@ -204,9 +217,9 @@ def test_question_json_has_the_documented_keys(seed_index: Path, tmp_path: Path)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert {"question", "resolved_question", "passages", "excerpts", "more", "sources", "abstained", "message",
-            "suggestions", "answer_text", "mode", "k"} <= set(data)
+            "suggestions", "refused", "answer_text", "mode", "k"} <= set(data)
     assert data["question"] == QUESTION and data["abstained"] is False
-    assert data["message"] is None and data["suggestions"] == []
+    assert data["message"] is None and data["suggestions"] == [] and data["refused"] is None
     assert (data["mode"], data["k"]) == ("hybrid", 5)
     assert len(data["passages"]) == 5
     for rank, passage in enumerate(data["passages"], start=1):
@@ -227,11 +240,13 @@ def test_question_json_has_the_documented_keys(seed_index: Path, tmp_path: Path)
     assert "نتنياهو" in data["answer_text"] and "ويتكوف" in data["answer_text"]
 
 
-def test_a_too_long_question_is_refused_with_a_message(seed_index: Path, tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "bot.repl", "--index-dir", str(seed_index), "--question", "ما " * 600],
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_a_too_long_question_is_refused_with_a_message(seed_index: Path, tmp_path: Path, json_flag: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "bot.repl", "--index-dir", str(seed_index), "--question", LONG_QUESTION,
+                             *json_flag],
                             cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8", timeout=300, check=False)
     assert result.returncode == 2
-    assert "طويل جداً" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr == f"error: {refusal(LONG_QUESTION)}\n"  # the interactive REPL and the bot say the same
     assert result.stdout == ""
 
 

@@ -9,18 +9,21 @@ from pathlib import Path
 import pytest
 from botapi_server import BOT_USERNAME, TOKEN, BotAPIServer, BotRunner, parse_html
 
-from bot.render import SOURCES_HEADING, SUGGESTIONS_HEADING, TELEGRAM_LIMIT, render_telegram, utf16_len
-from bot.telegram import (
+from bot.rate_limit import UserRateLimit
+from bot.render import TELEGRAM_LIMIT, render_telegram, utf16_len
+from retrieval.messages import (
     EDITED,
     EMPTY_QUESTION,
     FORGOTTEN,
     MORE_BUTTON,
+    NO_WORDS,
     NOT_ALLOWED,
     RATE_LIMITED,
     SORRY,
+    SOURCES_HEADING,
     STALE_BUTTON,
+    SUGGESTIONS_HEADING,
     TEXT_ONLY,
-    UserRateLimit,
     count_articles,
 )
 from retrieval.models import Answer, Conversation, Excerpt, Source
@@ -54,6 +57,9 @@ class ScriptedPipeline:
                 sources=[Source(number=1, doc_id="x", title="مقال طويل", source="x.txt", url="https://e.x/?a=1&b=2")],
             )
         return self.real.answer(question, conversation, **options)
+
+    def check(self, question: str):
+        return self.real.check(question)
 
     def documents(self):
         return self.real.documents()
@@ -182,6 +188,25 @@ def test_more_button_shows_next_excerpts_then_goes_stale(server, bot, seed_pipel
     no_bad_requests(server)
 
 
+def test_more_button_pages_through_what_the_answer_holds_back(server, bot, seed_pipeline):
+    chat, size = 111, bot.application.bot_data["state"].settings.answer_max_excerpts
+    pages, page = [], seed_pipeline.answer(QUESTION).next_page(size)
+    while page is not None:
+        pages.append(page)
+        page = page.next_page(size)
+    assert len(pages) >= 2  # the seed question holds back more than one page
+    sent = ask(server, chat, QUESTION)
+    for page in pages:
+        [button] = sent[-1].buttons()
+        before = len(server.sent_to(chat))
+        server.press_button(chat, sent[-1].message_id, button["callback_data"])
+        sent = server.wait_for_messages(chat, before + len(render_telegram(page)))[before:]
+        assert [message.html for message in sent] == render_telegram(page)  # Answer.next_page, as rendered
+    bot.wait_idle(server)
+    assert sent[-1].buttons() == [] and len(server.sent_to(chat)) == 1 + len(pages)
+    no_bad_requests(server)
+
+
 def test_long_answer_arrives_in_two_valid_messages(server, bot):
     messages = ask(server, 108, LONG_QUESTION, replies=2)
     bot.wait_idle(server)
@@ -217,7 +242,8 @@ def test_bad_inputs_get_short_replies_and_never_a_400(server, bot, seed_pipeline
     server.send_text(chat, "   \n\t ")
     server.send_text(chat, "😀🎉👍")
     server.send_text(chat, "؟؟؟ ... !!!")
-    server.send_text(chat, "رشاد " * 800)  # 4,000 characters
+    too_long = "رشاد " * 800  # 4,000 characters
+    server.send_text(chat, too_long)
     server.send_text(chat, "<b>من</b> التقى <i>رشاد</i>؟ &amp; *نجمة* _خط_ `رمز` </a><script>")
     server.send_text(chat, "\u200fمن التقى رشاد؟\u200e\u202b")
     server.send_text(chat, "/unknown")
@@ -228,8 +254,10 @@ def test_bad_inputs_get_short_replies_and_never_a_400(server, bot, seed_pipeline
     assert len(texts) == ask_count
     assert texts.count(TEXT_ONLY) == 5
     assert texts.count(EDITED) == 1
-    assert texts.count(EMPTY_QUESTION) == 3
-    assert any("طويل جداً" in text for text in texts)
+    assert texts.count(EMPTY_QUESTION) == 1 and texts.count(NO_WORDS) == 2
+    # the pipeline's refusal, word for word (the REPL prints the same; tests/test_repl.py)
+    assert texts.count(seed_pipeline.check(too_long).message) == 1
+    assert "طويل جداً (3999 حرفاً)؛ الحد 1000 حرف" in seed_pipeline.check(too_long).message
     assert sum("نتنياهو" in text for text in texts) >= 2  # the marked-up and the RTL-marked questions
     no_bad_requests(server)
     [reply] = ask(server, chat, QUESTION)  # still answering
@@ -342,11 +370,12 @@ def test_state_store_round_trip_bad_rows_and_private_file(tmp_path):
     conversation = Conversation()
     conversation.add(Turn(question="س", resolved_question="س", doc_ids=["a"], terms=["رشاد"]))
     store.save_conversation(7, conversation)
-    store.save_pending_more(7, PendingMore(key="k", question="س", excerpts=[Excerpt(text="ن", doc_id="a", start=0, end=1, citations=[1])]))
+    held = Answer(question="س", resolved_question="س", more=[Excerpt(text="ن", doc_id="a", start=0, end=1, citations=[1])])
+    store.save_pending_more(7, PendingMore(key="k", answer=held))
     assert store.mark_refused(9) and not store.mark_refused(9)
     store.close()
     reopened = StateStore(path)
-    assert reopened.conversation(7) == conversation and reopened.pending_more(7).key == "k"
+    assert reopened.conversation(7) == conversation and reopened.pending_more(7) == PendingMore(key="k", answer=held)
     assert not reopened.mark_refused(9)
     reopened._write("UPDATE conversations SET data = ? WHERE chat_id = 7", ("not json",))
     assert reopened.conversation(7) == Conversation()  # unreadable: start afresh, never crash

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from botapi_server import TOKEN, BotAPIServer
 
-from bot.telegram import REDACTOR, TokenError, check_token, install_token_redaction
+from bot.security import REDACTOR, TokenError, check_token, install_token_redaction
 from retrieval.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

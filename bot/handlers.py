@@ -1,0 +1,281 @@
+"""The bot's thin handlers: each reads the update, asks the pipeline or the state store,
+and sends rendered messages. What they share lives in ``BotState``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+import weakref
+from dataclasses import dataclass, field
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot.rate_limit import UserRateLimit
+from bot.render import render_telegram, render_telegram_text
+from bot.security import is_allowed
+from bot.state import PendingMore, StateStore
+from retrieval import messages
+from retrieval.models import Answer
+from retrieval.pipeline import Pipeline
+from retrieval.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MORE_PREFIX = "more:"
+MAX_LISTED_SOURCES = 50
+
+
+@dataclass
+class BotState:
+    """What the handlers share (kept in ``application.bot_data["state"]``)."""
+
+    settings: Settings
+    pipeline: Pipeline
+    store: StateStore
+    rate_limit: UserRateLimit
+    document_titles: list[str]
+    locks: weakref.WeakValueDictionary = field(default_factory=weakref.WeakValueDictionary)
+
+    def lock_for(self, chat_id: int) -> asyncio.Lock:
+        """One lock per chat so that a chat's turns are answered in order."""
+        lock = self.locks.get(chat_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self.locks[chat_id] = lock
+        return lock
+
+
+def _state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
+    return context.bot_data["state"]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _is_group(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+
+
+def _addressed(message: Message, bot_id: int, username: str | None) -> bool:
+    """A group message is for us if it is a command, a reply to us, or mentions us."""
+    if message.text and message.text.startswith("/"):
+        return True
+    reply = message.reply_to_message
+    if reply is not None and reply.from_user is not None and reply.from_user.id == bot_id:
+        return True
+    mention = f"@{username}".lower() if username else None
+    for text in message.parse_entities([MessageEntity.MENTION]).values():
+        if mention and text.lower() == mention:
+            return True
+    for entity in message.entities:
+        if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:
+            return True
+    return False
+
+
+async def _send(
+    update: Update,
+    html_messages: list[str],
+    *,
+    markup: InlineKeyboardMarkup | None = None,
+    quote: bool = False,
+) -> None:
+    """Send HTML messages to the update's chat; the button goes on the last one."""
+    chat = update.effective_chat
+    source = update.effective_message
+    thread = source.message_thread_id if source is not None and source.is_topic_message else None
+    for index, html in enumerate(html_messages):
+        reply = None
+        if quote and index == 0 and source is not None:
+            reply = ReplyParameters(source.message_id, allow_sending_without_reply=True)
+        await chat.get_bot().send_message(
+            chat.id,
+            html,
+            parse_mode=ParseMode.HTML,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            reply_parameters=reply,
+            message_thread_id=thread,
+            reply_markup=markup if index == len(html_messages) - 1 else None,
+        )
+
+
+async def _say(update: Update, text: str) -> None:
+    await _send(update, render_telegram_text(text), quote=_is_group(update))
+
+
+def _more_markup(key: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(messages.MORE_BUTTON, callback_data=MORE_PREFIX + key)]]
+    )
+
+
+def _hold_back(answer: Answer) -> PendingMore | None:
+    """What the "more" button will page through, under a fresh key (None: no button).
+    The row keeps neither the excerpts already shown nor the passages: only what is to come."""
+    if not answer.more or answer.abstained:
+        return None
+    kept = answer.model_copy(update={"excerpts": [], "passages": []})
+    return PendingMore(key=secrets.token_urlsafe(6), answer=kept)
+
+
+# ---------------------------------------------------------------- handlers
+
+
+async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs before every handler: drops updates we should not see, refuses strangers once."""
+    state = _state(context)
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type == ChatType.CHANNEL:
+        raise ApplicationHandlerStop
+    message = update.message
+    if _is_group(update) and message is not None:
+        if not _addressed(message, context.bot.id, context.bot.username):
+            raise ApplicationHandlerStop
+    if is_allowed(state.settings, user.id, chat.id):
+        return
+    log.info("refused chat=%s user=%s", chat.id, user.id)
+    if update.callback_query is not None:
+        await update.callback_query.answer(messages.NOT_ALLOWED)
+    elif update.message is not None and state.store.mark_refused(chat.id):
+        await _say(update, messages.NOT_ALLOWED)
+    raise ApplicationHandlerStop
+
+
+async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    count = len(_state(context).document_titles)
+    await _say(update, messages.telegram_help(count, context.bot.username, _is_group(update)))
+
+
+async def on_sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    text = messages.telegram_sources(_state(context).document_titles, MAX_LISTED_SOURCES)
+    await _send(update, render_telegram_text(text, bold_first_line=True))
+
+
+async def on_new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    state = _state(context)
+    async with state.lock_for(update.effective_chat.id):
+        state.store.forget(update.effective_chat.id)
+    await _say(update, messages.FORGOTTEN)
+
+
+async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    command = (update.effective_message.text or "").split(maxsplit=1)[0]
+    target = command.partition("@")[2]
+    if _is_group(update) and target.lower() != (context.bot.username or "").lower():
+        return  # a command for another bot, or for every bot in the group
+    await _say(update, messages.UNKNOWN_COMMAND)
+
+
+async def on_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    state = _state(context)
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    question = message.text or ""
+    if _is_group(update) and context.bot.username:
+        question = re.sub(rf"@{re.escape(context.bot.username)}\b", " ", question, flags=re.I)
+    # the pipeline's own check, asked first so that a refused question costs no rate-limit slot
+    if refusal := state.pipeline.check(question):
+        await _say(update, refusal.message)
+        return
+    allowed, warn = state.rate_limit.check(user.id)
+    if not allowed:
+        if warn:
+            await _say(update, messages.RATE_LIMITED)
+        return
+    async with state.lock_for(chat.id):
+        started = time.perf_counter()
+        try:
+            await chat.send_action(ChatAction.TYPING)
+        except TelegramError as error:  # only a courtesy: answer anyway
+            log.warning("typing action failed for chat=%s: %s", chat.id, error)
+        conversation = state.store.conversation(chat.id)
+        answer = await asyncio.to_thread(state.pipeline.answer, question, conversation)
+        retrieval_ms = (time.perf_counter() - started) * 1000
+        state.store.save_conversation(chat.id, conversation)
+        pending = _hold_back(answer)
+        state.store.save_pending_more(chat.id, pending)
+        markup = _more_markup(pending.key) if pending else None
+        await _send(update, render_telegram(answer), markup=markup, quote=_is_group(update))
+        log.info(
+            "answered chat=%s latency_ms=%.0f retrieval_ms=%.0f passages=%d abstained=%s",
+            chat.id,
+            (time.perf_counter() - started) * 1000,
+            retrieval_ms,
+            len(answer.passages),
+            answer.abstained,
+        )
+
+
+async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    state = _state(context)
+    query = update.callback_query
+    chat = update.effective_chat
+    key = (query.data or "").removeprefix(MORE_PREFIX)
+    async with state.lock_for(chat.id):
+        pending = state.store.pending_more(chat.id)
+        if pending is None or pending.key != key:
+            await on_stale_button(update, context)
+            return
+        await query.answer()
+        page = pending.answer.next_page(state.settings.answer_max_excerpts)
+        following = _hold_back(page)
+        state.store.save_pending_more(chat.id, following)
+        await _drop_button(query)
+        markup = _more_markup(following.key) if following else None
+        await _send(update, render_telegram(page), markup=markup)
+
+
+async def on_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    await query.answer(messages.STALE_BUTTON)
+    if isinstance(query.message, Message) and query.message.reply_markup is not None:
+        await _drop_button(query)
+
+
+async def _drop_button(query) -> None:
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest as error:  # the message is too old to edit, or has no button any more
+        log.debug("could not remove a button: %s", error)
+
+
+async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.effective_chat.type == ChatType.PRIVATE:
+        await _say(update, messages.EDITED)
+
+
+async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.effective_chat.type == ChatType.PRIVATE:
+        await _say(update, messages.TEXT_ONLY)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the error (never the user's text nor the token) and apologise once."""
+    chat = update.effective_chat if isinstance(update, Update) else None
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error(
+        "error while handling update %s (chat=%s)",
+        update_id,
+        chat.id if chat else None,
+        exc_info=context.error,
+    )
+    if chat is None or isinstance(context.error, Forbidden):
+        return
+    try:
+        await chat.send_message(messages.SORRY)
+    except TelegramError as error:
+        log.warning("could not apologise to chat=%s: %s", chat.id, error)
