@@ -74,10 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_without_rejected_token_traceback)
 
-    from retrieval.errors import RetrievalError
+    from retrieval.errors import RetrievalError, UnknownBackend
     from retrieval.messages import EXAMPLE_QUESTION
     from retrieval.pipeline import Pipeline
+    from retrieval.question import check_mode
 
+    try:  # before the index loads: a bad MODE is bad configuration, like a bad token
+        check_mode(settings.mode)
+    except UnknownBackend as error:
+        _error(f"invalid settings: MODE: {error}")
+        return EXIT_CONFIG
     try:
         pipeline = Pipeline.load(settings)
         pipeline.answer(EXAMPLE_QUESTION)  # warm up (lazy model parts) before the first user waits

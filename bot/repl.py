@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from retrieval import messages
-from retrieval.errors import RetrievalError
+from retrieval.errors import RetrievalError, UnknownBackend
 from retrieval.models import Answer, Conversation
+from retrieval.question import check_mode
 from retrieval.retriever import MODES
 
 EXIT_USAGE = 2  # argparse's status for a bad flag; a refused question is a bad argument too
@@ -43,7 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     from retrieval.settings import Settings
 
     settings = Settings(**({"index_dir": args.index_dir} if args.index_dir else {}))
-    k, mode = args.k or settings.top_k, args.mode or settings.mode
+    k = args.k or settings.top_k
+    try:  # MODE from .env, checked before the index loads (--mode is checked by argparse)
+        mode = check_mode(args.mode or settings.mode)
+    except UnknownBackend as exc:
+        print(f"error: MODE: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         pipeline = Pipeline.load(settings)
     except RetrievalError as exc:

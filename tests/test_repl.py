@@ -250,6 +250,14 @@ def test_a_too_long_question_is_refused_with_a_message(seed_index: Path, tmp_pat
     assert result.stdout == ""
 
 
+def test_an_unknown_mode_in_the_settings_is_refused_before_loading(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "bot.repl", "--index-dir", str(tmp_path / "none"), "--question", QUESTION],
+                            cwd=tmp_path, env={**_env(), "MODE": "fastest"}, capture_output=True, text=True,
+                            encoding="utf-8", timeout=300, check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "error: MODE: Unknown mode 'fastest'; choose one of: hybrid, bm25, dense.\n"
+
+
 def test_question_json_when_abstaining(seed_index: Path, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "bot.repl", "--index-dir", str(seed_index), "--question",
                              "من فاز بكأس العالم 2022؟", "--json"],

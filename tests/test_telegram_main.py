@@ -71,6 +71,16 @@ def test_check_token_accepts_a_botfather_token():
 
 
 @pytest.mark.slow
+def test_unknown_mode_exits_2_before_any_network_call(tmp_path, seed_index):
+    with BotAPIServer() as server:
+        result = run_bot(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=server.base_url,
+                         INDEX_DIR=str(seed_index), MODE="fastest")
+        assert server.requests == []
+    assert result.returncode == 2
+    assert result.stderr == "error: invalid settings: MODE: Unknown mode 'fastest'; choose one of: hybrid, bm25, dense.\n"
+
+
+@pytest.mark.slow
 def test_index_that_cannot_load_exits_1_with_its_message(tmp_path):
     with BotAPIServer() as server:
         result = run_bot(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=server.base_url,
