@@ -19,10 +19,10 @@ from retrieval.arabic import analyze
 from retrieval.chunking import chunk_document, sentence_units
 from retrieval.documents import LoadReport, fingerprint, load_corpus
 from retrieval.embedders import Embedder
-from retrieval.embedders import create as create_embedder
+from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.errors import CorpusEmpty
 from retrieval.index.cache import EmbeddingCache, EmbedProgress, ProgressCallback
-from retrieval.index.embedder_record import cache_salt
+from retrieval.index.embedder_record import cache_salt, same_build
 from retrieval.index.layout import cache_dir
 from retrieval.index.manifest import CorpusInfo, Counts, Manifest, Params, build_params, read_manifest_quietly
 from retrieval.index.writer import IndexContent, IndexWriter, write_content
@@ -91,7 +91,7 @@ def build_index(
     writer.prepare()
     if not corpus.exists():
         raise CorpusEmpty(f"Corpus {corpus} does not exist; put .txt/.md/.jsonl/.html articles there or pass --corpus DIR.")
-    embedder = embedder or create_embedder(settings.embedder, settings.model)
+    embedder = embedder or embedder_from_settings(settings)
     params = build_params(settings, embedder)
 
     report = LoadReport()
@@ -101,7 +101,7 @@ def build_index(
         raise CorpusEmpty(f"No readable article in {corpus} ({len(report.skipped)} skipped); see the warnings above.")
     corpus_fp = chunked.corpus_fingerprint
     old = read_manifest_quietly(index_dir)
-    if not rebuild and old is not None and old.params == params and old.corpus.fingerprint == corpus_fp:
+    if not rebuild and old is not None and same_build(old.params, params) and old.corpus.fingerprint == corpus_fp:
         writer.tidy()
         return BuildResult(index_dir, "unchanged", len(chunked.docs), len(chunked.chunk_rows), len(chunked.sentence_rows),
                            seconds=time.perf_counter() - started, report=report, stage_seconds=stages.seconds)

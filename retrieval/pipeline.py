@@ -7,7 +7,7 @@ import time
 from retrieval.answer import Composer, ComposerConfig
 from retrieval.conversation import make_turn, resolve
 from retrieval.embedders import Embedder
-from retrieval.embedders import create as create_embedder
+from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.index import Index
 from retrieval.models import Answer, Conversation, DocumentInfo
 from retrieval.question import Refusal, check_mode, check_question
@@ -34,7 +34,7 @@ class Pipeline:
         (IndexNotFound, IndexCorrupt, IndexMismatch) with a how-to-fix message."""
         settings = settings or Settings()
         index = Index.load(settings.index_dir, settings)
-        embedder = create_embedder(settings.embedder, settings.model)
+        embedder = embedder_from_settings(settings)
         return cls(settings, index, embedder)
 
     def answer(self, question: str, conversation: Conversation | None = None, *,

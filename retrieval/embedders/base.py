@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from retrieval.errors import UnknownBackend
+
+if TYPE_CHECKING:
+    from retrieval.settings import Settings
 
 QUERY_CACHE_SIZE = 512
 
@@ -29,15 +34,23 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create(name: str, model: str | None = None) -> Embedder:
-    """Instantiate the backend ``name`` (with an optional model id or path)."""
+def create(name: str, model: str | None = None, **options: object) -> Embedder:
+    """Instantiate the backend ``name`` (with an optional model id or path). ``options`` (models_dir,
+    precision, threads, device) go to the backends that take them; the others ignore them."""
     try:
         target = _REGISTRY[name]
     except KeyError:
         raise UnknownBackend(f"Unknown embedder {name!r}; choose one of: {', '.join(available())}.") from None
     module_name, class_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(model)
+    accepted = inspect.signature(cls.__init__).parameters
+    return cls(model, **{key: value for key, value in options.items() if key in accepted and value is not None})
+
+
+def from_settings(settings: Settings) -> Embedder:
+    """The embedder the settings ask for (EMBEDDER, MODEL, MODELS_DIR, E5_PRECISION, EMBED_THREADS, EMBED_DEVICE)."""
+    return create(settings.embedder, settings.model, models_dir=settings.models_dir, precision=settings.e5_precision,
+                  threads=settings.embed_threads, device=settings.embed_device)
 
 
 class Embedder(ABC):

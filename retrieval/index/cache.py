@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.embedders import Embedder
+from retrieval.index.embedder_record import same_vectors
 from retrieval.index.layout import VECTOR_FILES
 from retrieval.index.manifest import Manifest, Params
 from retrieval.store import load_array, save_array
@@ -51,7 +52,7 @@ class EmbeddingCache:
 
     def add_index(self, index_dir: Path, manifest: Manifest | None, params: Params) -> None:
         """Reuse the vectors of an existing index built with the same embedder."""
-        if manifest is None or manifest.params.embedder != params.embedder:
+        if manifest is None or not same_vectors(manifest.params.embedder, params.embedder):
             return
         for vectors_name, hashes_name in VECTOR_FILES:
             try:
