@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 
@@ -46,7 +47,16 @@ _STOPWORDS = (
 # Question words signal the question type; they are stopwords for matching.
 _QUESTION_WORDS = "من ما ماذا متى اين كم هل كيف لماذا اي who what when where how why which".split()
 
-_stemmer = snowballstemmer.stemmer("arabic")
+# snowballstemmer's stemmers keep the word being stemmed in the object: one per thread, or two
+# questions answered at once (the bot's worker threads) mix their words up or raise IndexError
+_local = threading.local()
+
+
+def _stemmer():
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = snowballstemmer.stemmer("arabic")
+    return stemmer
 
 
 def normalize(text: str) -> str:
@@ -78,7 +88,7 @@ def stem(token: str) -> str:
     """Light stem of one normalised token (Snowball Arabic); Latin and digits unchanged."""
     if not token or not ("\u0600" <= token[0] <= "\u06ff"):
         return token
-    stemmed = _stemmer.stemWord(token)
+    stemmed = _stemmer().stemWord(token)
     return stemmed if len(stemmed) >= 2 else token
 
 

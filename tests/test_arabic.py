@@ -116,11 +116,6 @@ def test_stemming() -> None:
     assert stem("2024") == "2024"
 
 
-@pytest.mark.xfail(raises=(AssertionError, IndexError), reason=(
-    "retrieval/arabic.py shares one snowballstemmer stemmer between threads, and a stemmer keeps the "
-    "word being stemmed in the instance: the bot answers questions in threads (asyncio.to_thread), so two "
-    "questions at once can stem wrong or raise IndexError (seen in test_telegram_restart); fix: one "
-    "stemmer per thread (threading.local), then remove this xfail"))
 def test_stem_is_thread_safe() -> None:
     words = sorted({token for path in SEED_CORPUS.rglob("*.txt") for token in tokenize(path.read_text(encoding="utf-8"))
                     if "\u0600" <= token[0] <= "\u06ff"})
