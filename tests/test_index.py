@@ -225,6 +225,51 @@ def test_corrupt_manifest(built: tuple[Settings, Path], content: bytes) -> None:
         Index.load(settings.index_dir)
 
 
+def test_manifest_of_the_wrong_shape_names_the_field(built: tuple[Settings, Path]) -> None:
+    settings, _ = built
+    path = settings.index_dir / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    del manifest["counts"]["chunks"]
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexCorrupt, match=r"counts\.chunks.*--rebuild"):
+        Index.load(settings.index_dir)
+    # another schema version may have another shape: the message says so rather than "damaged"
+    manifest["params"]["schema_version"] = SCHEMA_VERSION + 1
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexMismatch, match=f"schema version {SCHEMA_VERSION + 1}.*--rebuild"):
+        Index.load(settings.index_dir)
+
+
+def test_manifest_from_before_the_search_backend_field_loads_and_stays_up_to_date(built: tuple[Settings, Path]) -> None:
+    settings, _ = built
+    path = settings.index_dir / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    del manifest["params"]["search_backend"]
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    before = path.read_bytes()
+    assert Index.load(settings.index_dir).params.search_backend == "local"
+    assert build_index(settings, embedder=FakeEmbedder(), progress=False).status == "unchanged"
+    assert path.read_bytes() == before
+
+
+def test_build_reports_its_stages_and_embedding_progress(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEED_CORPUS, corpus)
+    settings = settings_for(corpus, tmp_path / "index")
+    reports, stages = [], []
+    result = build_index(settings, embedder=FakeEmbedder(), progress=reports.append, on_stage=stages.append)
+    assert stages == list(result.stage_seconds) == ["load+chunk", "embed", "bm25", "faiss", "write"]
+    texts = corpus_texts(corpus, settings)
+    assert (reports[0].texts_done, reports[0].chars_done) == (0, 0)
+    assert [r.texts_done for r in reports] == sorted(r.texts_done for r in reports)
+    last = reports[-1]
+    assert last.texts_done == last.texts_total == result.embedded == len(texts)
+    assert last.chars_done == last.chars_total == sum(len(t) for t in texts)
+    reports.clear()
+    assert build_index(settings, embedder=FakeEmbedder(), progress=reports.append).status == "unchanged"
+    assert reports == []  # nothing embedded, nothing reported
+
+
 def truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
