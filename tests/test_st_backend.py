@@ -88,7 +88,10 @@ def test_vectors_are_normalised_and_ordered(embedder) -> None:
 def test_index_loads_with_matching_settings_and_answers(st_index: Path, embedder) -> None:
     settings = seed_settings(st_index, embedder="sentence-transformers", model=str(MODEL), sentence_vectors=False)
     index = Index.load(st_index, settings)
-    assert index.params["embedder"] == {"backend": "sentence-transformers", "model": MODEL.name, "dim": 384}
+    # the manifest records the embedder and its identity (what the vectors are, whatever the runtime)
+    assert index.params["embedder"] == {"backend": "sentence-transformers", "model": MODEL.name, "dim": 384,
+                                        "identity": embedder.identity}
+    assert embedder.identity == {"family": f"sentence-transformers:{MODEL.name}"}
     assert index.chunk_vectors.shape == (len(index), 384)
     assert np.allclose(np.linalg.norm(index.chunk_vectors, axis=1), 1.0, atol=1e-4)
     pipeline = Pipeline(settings, index, embedder)  # Pipeline.load would load the same model again
