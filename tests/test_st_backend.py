@@ -25,6 +25,8 @@ from retrieval.settings import Settings  # noqa: E402
 
 QUESTION = "من التقى رشاد؟"
 
+pytestmark = pytest.mark.slow  # loads torch and a second model, and builds a second real index
+
 
 def model_folder() -> Path:
     """The folder inside the installed package that holds the sentence-transformers model."""
