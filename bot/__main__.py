@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(_without_rejected_token_traceback)
 
     from retrieval.errors import RetrievalError, UnknownBackend
+    from retrieval.live import LivePipeline
     from retrieval.messages import EXAMPLE_QUESTION
-    from retrieval.pipeline import Pipeline
     from retrieval.question import check_mode
 
     try:  # before the index loads: a bad MODE is bad configuration, like a bad token
@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"invalid settings: MODE: {error}")
         return EXIT_CONFIG
     try:
-        pipeline = Pipeline.load(settings)
-        pipeline.answer(EXAMPLE_QUESTION)  # warm up (lazy model parts) before the first user waits
+        pipeline = LivePipeline.load(settings)  # follows the index: a new build is switched in while running
+        pipeline.current().answer(EXAMPLE_QUESTION)  # warm up (lazy model parts) before the first user waits
     except RetrievalError as error:
         _error(REDACTOR.redact(str(error)))
         return 1

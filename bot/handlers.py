@@ -29,6 +29,7 @@ from bot.render import render_telegram, render_telegram_text
 from bot.security import is_allowed
 from bot.state import PendingMore, StateStore
 from retrieval import messages
+from retrieval.live import LivePipeline
 from retrieval.models import Answer
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
@@ -41,14 +42,28 @@ MAX_LISTED_SOURCES = 50
 
 @dataclass
 class BotState:
-    """What the handlers share (kept in ``application.bot_data["state"]``)."""
+    """What the handlers share (kept in ``application.bot_data["state"]``). ``live`` holds the
+    pipeline and switches it when a new index is built: a handler takes ``pipeline`` once and
+    keeps it for the whole question, so the question ends on the index it started on."""
 
     settings: Settings
-    pipeline: Pipeline
+    live: LivePipeline
     store: StateStore
     rate_limit: UserRateLimit
-    document_titles: list[str]
     locks: weakref.WeakValueDictionary = field(default_factory=weakref.WeakValueDictionary)
+    _titles: tuple[int, list[str]] | None = None  # (the index generation they come from, its titles)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.live.current()
+
+    @property
+    def document_titles(self) -> list[str]:
+        """The titles of the index in use (listed again only after a switch)."""
+        generation = self.live.generation  # read before the pipeline: a switch between the two lists again next time
+        if self._titles is None or self._titles[0] != generation:
+            self._titles = (generation, [info.title for info in self.pipeline.documents()])
+        return self._titles[1]
 
     def lock_for(self, chat_id: int) -> asyncio.Lock:
         """One lock per chat so that a chat's turns are answered in order."""
@@ -187,8 +202,10 @@ async def on_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     question = message.text or ""
     if _is_group(update) and context.bot.username:
         question = re.sub(rf"@{re.escape(context.bot.username)}\b", " ", question, flags=re.I)
+    # one pipeline for the whole question, even if a new index is switched in meanwhile
+    pipeline = state.pipeline
     # the pipeline's own check, asked first so that a refused question costs no rate-limit slot
-    if refusal := state.pipeline.check(question):
+    if refusal := pipeline.check(question):
         await _say(update, refusal.message)
         return
     allowed, warn = state.rate_limit.check(user.id)
@@ -203,7 +220,7 @@ async def on_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         except TelegramError as error:  # only a courtesy: answer anyway
             log.warning("typing action failed for chat=%s: %s", chat.id, error)
         conversation = state.store.conversation(chat.id)
-        answer = await asyncio.to_thread(state.pipeline.answer, question, conversation)
+        answer = await asyncio.to_thread(pipeline.answer, question, conversation)
         retrieval_ms = (time.perf_counter() - started) * 1000
         state.store.save_conversation(chat.id, conversation)
         pending = _hold_back(answer)

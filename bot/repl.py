@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     from bot.render import render_terminal
-    from retrieval.pipeline import Pipeline
+    from retrieval.live import LivePipeline
     from retrieval.settings import Settings
 
     settings = Settings(**({"index_dir": args.index_dir} if args.index_dir else {}))
@@ -51,27 +51,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: MODE: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        pipeline = Pipeline.load(settings)
+        live = LivePipeline.load(settings)
     except RetrievalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     color = sys.stdout.isatty() and not args.no_color
     if args.question is not None:
-        answer = pipeline.answer(args.question, k=k, mode=mode)
+        answer = live.current().answer(args.question, k=k, mode=mode)
         if answer.refused == "too_long":  # a script gets a status it can test, and nothing on stdout
             print(f"error: {answer.message}", file=sys.stderr)
             return EXIT_USAGE
         print(answer_json(answer) if args.json else render_terminal(answer, color=color))
         return 0
-    return _interactive(pipeline, k, mode, color, render_terminal)
+    return _interactive(live, k, mode, color, render_terminal)
 
 
-def _interactive(pipeline, k: int, mode: str, color: bool, render) -> int:
+def _interactive(live, k: int, mode: str, color: bool, render) -> int:
     try:
         import readline  # noqa: F401  (arrow-key history and editing for input())
     except ImportError:  # pragma: no cover - not on every platform
         pass
-    docs = pipeline.documents()
+    docs = live.current().documents()
     print(messages.REPL_BANNER.format(count=len(docs)))
     conversation = Conversation()
     last: Answer | None = None
@@ -97,7 +97,7 @@ def _interactive(pipeline, k: int, mode: str, color: bool, render) -> int:
                 mode = value
                 print(f"mode = {mode}")
             elif command == "more":
-                page = last.next_page(pipeline.settings.answer_max_excerpts) if last else None
+                page = last.next_page(live.current().settings.answer_max_excerpts) if last else None
                 if page is None:
                     print(messages.NO_MORE)
                 else:
@@ -109,8 +109,11 @@ def _interactive(pipeline, k: int, mode: str, color: bool, render) -> int:
             else:
                 print(messages.REPL_UNKNOWN_COMMAND)
             continue
+        # between questions: a newly built index is switched in (a refused one is logged once)
+        if live.refresh():
+            print(f"(index updated: {len(live.current().documents())} articles)", file=sys.stderr)
         try:
-            last = pipeline.answer(line, conversation, k=k, mode=mode)
+            last = live.current().answer(line, conversation, k=k, mode=mode)
         except KeyboardInterrupt:
             print()
             continue

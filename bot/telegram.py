@@ -22,6 +22,7 @@ from bot.rate_limit import UserRateLimit
 from bot.security import check_token, install_token_redaction
 from bot.state import StateStore
 from bot.urls import base_urls
+from retrieval.live import LivePipeline
 from retrieval.messages import COMMAND_DESCRIPTIONS
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
@@ -32,10 +33,12 @@ COMMANDS = [BotCommand(command, description) for command, description in COMMAND
 
 
 def build_application(
-    settings: Settings, pipeline: Pipeline, *, rate_limit_requests: bool = True
+    settings: Settings, pipeline: Pipeline | LivePipeline, *, rate_limit_requests: bool = True
 ) -> Application:
     """The bot, ready for ``run_polling``/``run_webhook``; raises TokenError before any
-    network call when the token is missing or malformed."""
+    network call when the token is missing or malformed. Given a ``LivePipeline`` that follows
+    its index, the bot polls the index every INDEX_POLL_SECONDS and switches to a new build
+    while running; a plain pipeline is served as it is."""
     token = check_token(settings)
     install_token_redaction(token)
     builder = (
@@ -56,12 +59,12 @@ def build_application(
     if rate_limit_requests:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
     application = builder.build()
+    live = pipeline if isinstance(pipeline, LivePipeline) else LivePipeline(pipeline)
     application.bot_data["state"] = BotState(
         settings=settings,
-        pipeline=pipeline,
+        live=live,
         store=StateStore(settings.state_file),
         rate_limit=UserRateLimit(settings.rate_limit_per_minute),
-        document_titles=[info.title for info in pipeline.documents()],
     )
     application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
     application.add_handler(CommandHandler(["start", "help"], handlers.on_help))
@@ -82,7 +85,13 @@ async def _post_init(application: Application) -> None:
     await application.bot.set_my_commands(COMMANDS)
     state: BotState = application.bot_data["state"]
     log.info("bot @%s ready, %d articles", application.bot.username, len(state.document_titles))
+    if state.live.follows_index and state.settings.index_poll_seconds > 0:
+        state.live.start_polling(state.settings.index_poll_seconds)
+        log.info("following the index at %s (checked every %g s)", state.settings.index_dir,
+                 state.settings.index_poll_seconds)
 
 
 async def _post_shutdown(application: Application) -> None:
-    application.bot_data["state"].store.close()
+    state: BotState = application.bot_data["state"]
+    state.live.stop_polling()
+    state.store.close()

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 10
     state_file: Path = Path("data/bot_state.sqlite3")
 
+    # fresh news (added at the end: other engineers edit the fields above)
+    index_poll_seconds: float = 2.0  # the bot checks the index manifest this often and switches to a new build; 0 = never
+
     @field_validator("allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
