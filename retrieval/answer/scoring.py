@@ -78,7 +78,7 @@ def candidates(index: Index, passages: list[Passage]) -> list[Candidate]:
 def question_idf(index: Index, q_stems: set[str]) -> dict[str, float]:
     """IDF of each question stem in the index (rare words matter more; 0 or less: unknown)."""
     terms = sorted(q_stems)
-    return {t: float(w) for t, w in zip(terms, index.bm25.idf(terms))} if terms else {}
+    return {t: float(w) for t, w in zip(terms, index.backend.idf(terms))} if terms else {}
 
 
 def sentence_features(index: Index, cands: list[Candidate], passages: list[Passage], query_vector: np.ndarray | None,

@@ -24,7 +24,7 @@ class LocalBackend(SearchBackend):
     def __init__(self, params: Params) -> None:
         super().__init__(params)
         self._faiss = None
-        self.bm25: BM25Index | None = None  # public only for the transitional Index.bm25
+        self.bm25: BM25Index | None = None
         self._vectors = np.zeros((0, 0), np.float32)
         # the retriever asks for the top chunks, then for the scores of its other candidates with
         # the same terms: the full score array is computed once per query and thread

@@ -106,12 +106,6 @@ class Index:
         if bad or expected.chunks != n:
             raise IndexCorrupt(f"Index at {self.folder} is inconsistent ({n} chunks but {bad}); {REBUILD_HINT}.")
 
-    @property
-    def bm25(self):
-        """Transitional, local backend only: its BM25 object, for code written before the search
-        backend (``index.bm25.idf``, ``.scores``); new code asks ``index.backend``."""
-        return self.backend.bm25
-
     @functools.cached_property
     def chunk_sentences(self) -> np.ndarray:
         """Per chunk, the [first, last + 1) rows of ``sentences`` that lie inside it (sentences
