@@ -54,6 +54,25 @@ class Settings(BaseSettings):
 
     # fresh news (added at the end: other engineers edit the fields above)
     index_poll_seconds: float = 2.0  # the bot checks the index manifest this often and switches to a new build; 0 = never
+    feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)  # RSS/Atom feed URLs index_build.py follows
+    feed_file: str = "feeds.jsonl"  # where fetched articles are appended, inside the corpus folder
+    feed_poll_seconds: float = 60.0  # index_build.py --watch with feeds: read them this often
+    fetch_timeout_seconds: float = 10.0  # connect and between two reads (a whole page: 3x)
+    fetch_max_bytes: int = 5_000_000
+    fetch_max_redirects: int = 5
+    fetch_host_delay_seconds: float = 1.0  # between two requests to one host
+    fetch_retries: int = 2  # for timeouts, refused connections, 5xx and 429, with doubling back-off
+    fetch_allow_private: bool = False  # fetch from loopback/private/link-local addresses (an intranet; the tests)
+    fetch_user_agent: str | None = None  # default: arabic-news-qa/VERSION (feed reader; ...)
+
+    @field_validator("feeds", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        # FEEDS="https://a/rss https://b/atom" (spaces or commas) or a JSON list
+        if isinstance(value, str):
+            value = value.strip()
+            return json.loads(value) if value.startswith("[") else [u for u in value.replace(",", " ").split() if u]
+        return value
 
     @field_validator("allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod

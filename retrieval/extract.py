@@ -1,0 +1,44 @@
+"""A news page -> its article: main text, title, date, author and canonical URL (trafilatura).
+Everything around the article (header, navigation, share buttons, related links, ads, footer) is
+left out; the date comes from ``article:published_time``, JSON-LD, ``<time>`` and the like."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Extracted:
+    """What a page holds worth indexing."""
+
+    title: str
+    text: str
+    date: str | None  # YYYY-MM-DD
+    author: str | None
+    url: str  # the canonical URL when the page names one, else the address it was fetched from
+
+
+class NotAnArticle(ValueError):
+    """The page has no article text (an index page, an error page, a page of links)."""
+
+
+def extract_article(html: str | bytes, url: str, min_chars: int = 100) -> Extracted:
+    """The article on ``html`` (fetched from ``url``); raises NotAnArticle when there is none."""
+    import trafilatura
+
+    # favor_precision: a line of furniture in an answer is worse than a lost closing line
+    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
+                                      include_tables=False, favor_precision=True, deduplicate=False)
+    if doc is None:
+        raise NotAnArticle("no article text found")
+    data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
+    title = " ".join((data.get("title") or "").split())
+    lines = [" ".join(line.split()) for line in (data.get("text") or "").splitlines()]
+    lines = [line for line in lines if line]
+    if lines and title and lines[0] == title:
+        lines = lines[1:]  # the headline as the page's first paragraph: it is kept as the title already
+    text = "\n".join(lines)
+    if len(text) < min_chars:
+        raise NotAnArticle(f"no article text found ({len(text)} characters)")
+    return Extracted(title=title or lines[0][:120], text=text, date=data.get("date") or None,
+                     author=" ".join((data.get("author") or "").split()) or None, url=data.get("url") or url)

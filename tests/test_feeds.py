@@ -1,0 +1,137 @@
+"""Feeds and pages in (retrieval/feeds.py, retrieval/extract.py), for real over HTTP on 127.0.0.1:
+a news site generated from ANT articles in three layouts with site furniture, RSS 2.0 and Atom
+feeds, and bad pages (a timeout, a huge page, a redirect loop, a PDF)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from site_server import ANT, BAD_PATHS, FURNITURE, NAV, SiteServer, ant_articles
+
+from retrieval.documents import load_corpus
+from retrieval.feeds import Fetcher, FetchError, FetchPolicy, check_url, follow_feeds
+
+pytestmark = pytest.mark.skipif(not ANT.is_file(), reason="the ANT corpus (../shared/data/ant-news) is not here")
+
+ARTICLES = 33
+# small limits so that the bad pages fail fast: 1 s timeout (the slow page answers after 3 s), a 1 MB cap
+POLICY = FetchPolicy(timeout=1.0, max_bytes=1_000_000, max_redirects=4, host_delay=0.0, retries=1, backoff=0.05,
+                     allow_private=True, user_agent="arabic-news-qa-tests/1.0")
+
+
+def normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def site():
+    with SiteServer(ant_articles(ARTICLES)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def first_run(site, tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus") / "feeds.jsonl"
+    events: list[str] = []
+    report = follow_feeds([site.base + "/rss.xml", site.base + "/atom.xml"], out, POLICY, on_event=events.append)
+    return out, report, events
+
+
+def saved(out: Path) -> list[dict]:
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+def test_every_good_article_is_recovered_exactly(site, first_run):
+    out, report, _ = first_run
+    records = {record["url"]: record for record in saved(out)}
+    assert len(records) == ARTICLES == len(report.saved)
+    layouts, authors = set(), 0
+    for article in site.articles:
+        record = records[site.base + article.path]  # the canonical URL, not the feed's ?utm_source=rss link
+        assert record["title"] == article.title
+        assert record["date"] == article.date
+        assert normalised(record["text"]) == normalised(article.text), article.path
+        if record["author"]:  # ANT's bylines mix place and name ("القاهرة - أحمد الريدي"): trafilatura keeps words of it
+            assert set(re.findall(r"\w+", record["author"])) <= set(re.findall(r"\w+", article.author))
+            authors += 1
+        layouts.add(article.layout)
+    assert layouts == {"a", "b", "c"}
+    with_byline = sum(bool(article.author) for article in site.articles)
+    print(f"authors: {authors} of {with_byline} bylines")
+    assert authors >= 0.8 * with_byline
+
+
+def test_no_furniture_line_is_kept(site, first_run):
+    out, _, _ = first_run
+    titles = {article.title for article in site.articles}
+    for record in saved(out):
+        for line in record["text"].splitlines():
+            assert line not in NAV and line not in titles  # navigation, related links, the headline again
+            assert not any(piece in line for piece in FURNITURE if piece not in NAV), line
+
+
+def test_every_bad_page_is_reported_and_none_is_fatal(site, first_run):
+    _, report, events = first_run
+    failed = dict(report.failed)
+    for path, reason in BAD_PATHS.items():
+        assert reason in failed[site.base + path], (path, failed)
+    assert len(failed) == len(BAD_PATHS)
+    assert "tried 2 times" in failed[site.base + "/slow"]  # a timeout may pass: retried once
+    assert "tried" not in failed[site.base + "/huge"]  # a page too big will stay too big
+    assert any(event.startswith("failed: " + site.base + "/loop") for event in events)
+    # the mirror (same text at another address, no canonical link) is a duplicate by content
+    assert report.duplicates == [(site.base + "/mirror" + site.articles[0].path, "same text")]
+    assert report.feeds == 2 and report.known == 4  # the feeds overlap by four articles: fetched once
+    assert site.user_agents == {"arabic-news-qa-tests/1.0"}
+
+
+def test_a_second_run_fetches_only_what_failed(site, first_run):
+    out, _, _ = first_run
+    hits_before = {article.path: site.count(article.path) for article in site.articles}
+    mirror = "/mirror" + site.articles[0].path
+    mirror_hits = site.count(mirror)
+    report = follow_feeds([site.base + "/rss.xml", site.base + "/atom.xml"], out, POLICY)
+    assert report.saved == [] and report.duplicates == []
+    assert {url.removeprefix(site.base) for url, _ in report.failed} == set(BAD_PATHS)  # tried again, reported again
+    assert {article.path: site.count(article.path) for article in site.articles} == hits_before  # nothing refetched
+    assert site.count(mirror) == mirror_hits  # a known duplicate is not fetched again either
+    assert len(saved(out)) == ARTICLES
+
+
+def test_the_saved_file_is_a_corpus(first_run, site):
+    out, _, _ = first_run
+    docs = list(load_corpus(out))
+    assert len(docs) == ARTICLES
+    assert {doc.date for doc in docs} == {article.date for article in site.articles}
+    assert all(doc.url and doc.url.startswith(site.base) for doc in docs)
+
+
+def test_a_bad_feed_is_reported_and_the_others_are_read(site, tmp_path):
+    out = tmp_path / "feeds.jsonl"
+    policy = FetchPolicy(**{**POLICY.__dict__, "timeout": 0.5})
+    page = site.base + site.articles[0].path
+    report = follow_feeds([site.base + "/no-such-feed.xml", page], out, policy)
+    failed = dict(report.failed)
+    assert "HTTP 404" in failed[site.base + "/no-such-feed.xml"]
+    assert "not an RSS or Atom feed" in failed[page]
+    assert report.saved == [] and not out.exists()
+
+
+def test_addresses_that_are_never_fetched():
+    for url, reason in [("file:///etc/passwd", "only http and https"), ("ftp://example.com/x", "only http and https"),
+                        ("http://127.0.0.1:9/x", "private or local address (127.0.0.1)"),
+                        ("http://10.1.2.3/", "private or local address"), ("http://[::1]/", "private or local address"),
+                        ("http://169.254.169.254/latest/meta-data/", "private or local address")]:
+        with pytest.raises(FetchError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+            check_url(url, allow_private=False)
+    check_url("http://127.0.0.1:9/x", allow_private=True)  # the setting the tests use
+
+
+def test_a_redirect_to_a_private_address_is_refused(site):
+    # the loop's first hop is fine when private addresses are allowed; without, the first request is refused
+    policy = FetchPolicy(**{**POLICY.__dict__, "allow_private": False})
+    with Fetcher(policy) as fetcher, pytest.raises(FetchError, match="FETCH_ALLOW_PRIVATE"):
+        fetcher.get(site.base + site.articles[0].path)
