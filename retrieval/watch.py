@@ -133,3 +133,21 @@ def _build(settings: Settings, embedder: Embedder, update: WatchUpdate) -> Watch
         update.error = str(exc)
     update.seconds = time.perf_counter() - started
     return update
+
+
+def poll_feeds(settings: Settings, feeds: list[str], on_report: Callable[[object], None], *, stop_event,
+               on_event: Callable[[str], None] | None = None) -> None:
+    """Read ``feeds`` now and then every FEED_POLL_SECONDS until ``stop_event`` is set, appending new
+    articles to the corpus's FEED_FILE (which the corpus watch then indexes). Never raises for a
+    feed or a page (they are in the report); an unexpected error is reported and the polling goes on."""
+    from retrieval.feeds import FeedReport, FetchPolicy, follow_feeds
+
+    out = Path(settings.corpus_dir) / settings.feed_file
+    policy = FetchPolicy.from_settings(settings)
+    while not stop_event.is_set():
+        try:
+            report = follow_feeds(feeds, out, policy, on_event=on_event)
+        except Exception as exc:  # a full disk, a bug: reported; the next poll tries again
+            report = FeedReport(failed=[("feeds", f"{type(exc).__name__}: {exc}")])
+        on_report(report)
+        stop_event.wait(settings.feed_poll_seconds)

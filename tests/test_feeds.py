@@ -135,3 +135,104 @@ def test_a_redirect_to_a_private_address_is_refused(site):
     policy = FetchPolicy(**{**POLICY.__dict__, "allow_private": False})
     with Fetcher(policy) as fetcher, pytest.raises(FetchError, match="FETCH_ALLOW_PRIVATE"):
         fetcher.get(site.base + site.articles[0].path)
+
+
+# ---------------------------------------------------------------- index_build.py --feed, --watch with feeds
+
+
+def _feed_env(**extra: str) -> dict[str, str]:
+    from conftest import clean_env
+
+    return {**clean_env(), "FETCH_ALLOW_PRIVATE": "true", "FETCH_HOST_DELAY_SECONDS": "0", "FETCH_TIMEOUT_SECONDS": "1",
+            "FETCH_RETRIES": "0", **extra}
+
+
+@pytest.fixture()
+def fresh_site():
+    """A site of its own whose RSS feed starts with two articles (a test adds more)."""
+    with SiteServer(ant_articles(6)) as server:
+        server.rss_articles, server.atom_articles = server.articles[:2], []
+        server.extra_rss, server.extra_atom = ["/slow"], []
+        yield server
+
+
+@pytest.fixture()
+def seed_copies(seed_index, tmp_path):
+    import shutil
+
+    from conftest import SEED_CORPUS
+
+    shutil.copytree(SEED_CORPUS, tmp_path / "corpus")
+    shutil.copytree(seed_index, tmp_path / "index")
+    return tmp_path / "corpus", tmp_path / "index"
+
+
+@pytest.mark.slow
+def test_index_build_feed_saves_then_builds(fresh_site, seed_copies, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    from retrieval.index.manifest import read_manifest
+
+    corpus, index_dir = seed_copies
+    command = [sys.executable, str(ROOT / "index_build.py"), "--feed", fresh_site.base + "/rss.xml",
+               "--corpus", str(corpus), "--index-dir", str(index_dir)]
+    done = subprocess.run(command, cwd=tmp_path, env=_feed_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "2 new articles saved" in done.stderr and "1 failed (tried again next run)" in done.stderr
+    assert f"failed: {fresh_site.base}/slow: timed out" in done.stderr
+    assert read_manifest(index_dir).counts.documents == 7 and len(saved(corpus / "feeds.jsonl")) == 2
+    again = subprocess.run(command, cwd=tmp_path, env=_feed_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "0 new articles saved, 2 already saved" in again.stderr
+    assert "is up to date" in again.stderr  # nothing new: no rebuild
+
+
+@pytest.mark.slow
+def test_a_new_feed_article_is_cited_without_a_restart(fresh_site, seed_copies, tmp_path):
+    """--watch with a feed polled every second, and a LivePipeline as the bot holds it: an article
+    added to the feed is cited by the next answer; the delay is measured."""
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    from retrieval.live import LivePipeline
+    from retrieval.settings import Settings
+
+    corpus, index_dir = seed_copies
+    newcomer = fresh_site.articles[4]
+    live = LivePipeline.load(Settings(_env_file=None, corpus_dir=corpus, index_dir=index_dir))
+    question = newcomer.title
+    assert newcomer.title not in [s.title for s in live.current().answer(question).sources]
+    log = tmp_path / "watch.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, str(ROOT / "index_build.py"), "--watch", "--debounce", "300",
+                                    "--feed", fresh_site.base + "/rss.xml", "--corpus", str(corpus),
+                                    "--index-dir", str(index_dir)],
+                                   cwd=tmp_path, env=_feed_env(FEED_POLL_SECONDS="1"), stdout=out, stderr=subprocess.STDOUT)
+    text = lambda: log.read_text(encoding="utf-8", errors="replace")  # noqa: E731
+    try:
+        deadline = time.monotonic() + 180
+        while "(feeds.jsonl): 7 documents" not in text():  # the two first articles, indexed
+            assert process.poll() is None and time.monotonic() < deadline, text()
+            time.sleep(0.1)
+        fresh_site.rss_articles = [*fresh_site.rss_articles, newcomer]
+        appeared = time.monotonic()
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, text()
+            if live.refresh() and newcomer.title in [s.title for s in live.current().answer(question).sources]:
+                break
+            time.sleep(0.1)
+        delay = time.monotonic() - appeared
+        print(f"from the feed to a cited answer: {delay:.1f} s")
+        answer = live.current().answer(question)
+        [source] = [s for s in answer.sources if s.title == newcomer.title]
+        assert source.url == fresh_site.base + newcomer.path and newcomer.date in (source.date or "")
+        assert delay < 120
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
