@@ -90,7 +90,7 @@ class Fetcher:
         self._last: dict[str, float] = {}
         # trust_env=False: no proxy or netrc from the environment; redirects are followed here, checked
         self.client = httpx.Client(timeout=httpx.Timeout(policy.timeout), follow_redirects=False, trust_env=False,
-                                   headers={"User-Agent": policy.user_agent, "Accept-Encoding": "identity"})
+                                   headers={"User-Agent": policy.user_agent})
 
     def __enter__(self) -> Fetcher:
         return self
@@ -137,7 +137,7 @@ class Fetcher:
             raise FetchError(f"larger than {cap} bytes ({declared} declared)")
         deadline = time.monotonic() + 3 * self.policy.timeout  # a server trickling bytes gets no longer
         body = bytearray()
-        for chunk in response.iter_raw():
+        for chunk in response.iter_bytes():  # decoded: the cap holds for what a gzip body inflates to
             body += chunk
             if len(body) > cap:
                 raise FetchError(f"larger than {cap} bytes")

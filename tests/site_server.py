@@ -1,7 +1,7 @@
 """A small news site on 127.0.0.1 for the feed tests: article pages generated from ANT articles
 in three layouts with real site furniture (header, nav, share buttons, related links, ads,
 footer), dates in ``article:published_time`` / JSON-LD / ``<time>``, an RSS 2.0 and an Atom
-feed, and bad pages: one that never answers in time, one too big, a redirect loop, a PDF."""
+feed, and bad pages: one that never answers in time, one too big, a gzip bomb, a redirect loop, a PDF."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ FOOTER = "جميع الحقوق محفوظة لموقع أخبار الاختب�
 NEWSLETTER = "اشترك في نشرتنا البريدية لتصلك أهم الأخبار كل صباح"
 RELATED = "مقالات ذات صلة"
 FURNITURE = [*NAV, *SHARE, AD, FOOTER, NEWSLETTER, RELATED]
-BAD_PATHS = {"/slow": "timed out", "/huge": "larger than", "/loop": "redirects", "/report.pdf": "not an HTML page"}
+BAD_PATHS = {"/slow": "timed out", "/huge": "larger than", "/loop": "redirects", "/report.pdf": "not an HTML page",
+             "/bomb": "larger than"}
 
 
 @dataclass
@@ -168,7 +169,7 @@ class SiteServer:
         half = len(articles) // 2 + 2  # the two feeds overlap by a few articles (the same link twice)
         self.rss_articles, self.atom_articles = articles[:half], articles[half - 4:]
         self.extra_rss = ["/slow", "/huge", "/loop"]
-        self.extra_atom = ["/report.pdf", "/mirror" + articles[0].path]
+        self.extra_atom = ["/report.pdf", "/bomb", "/mirror" + articles[0].path]
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def __enter__(self) -> SiteServer:
@@ -226,16 +227,22 @@ class SiteServer:
             handler.send_header("Content-Length", "0")
             handler.end_headers()
             return None
+        if path == "/bomb":  # 10 KB on the wire, 5 MB once inflated
+            page = b"<html><body><p>" + b"a" * 5_000_000 + b"</p></body></html>"
+            return _send(handler, 200, "text/html; charset=utf-8", gzip.compress(page), encoding="gzip")
         if path == "/report.pdf":
             return _send(handler, 200, "application/pdf", "%PDF-1.4 not a page")
         return _send(handler, 404, "text/html; charset=utf-8", "<html><body>not found</body></html>")
 
 
-def _send(handler: BaseHTTPRequestHandler, status: int, content_type: str, body: str) -> None:
-    data = body.encode("utf-8")
+def _send(handler: BaseHTTPRequestHandler, status: int, content_type: str, body: str | bytes,
+          encoding: str | None = None) -> None:
+    data = body.encode("utf-8") if isinstance(body, str) else body
     handler.send_response(status)
     handler.send_header("Content-Type", content_type)
     handler.send_header("Content-Length", str(len(data)))
+    if encoding:
+        handler.send_header("Content-Encoding", encoding)
     handler.end_headers()
     try:
         handler.wfile.write(data)
