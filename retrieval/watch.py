@@ -97,13 +97,20 @@ def watch_corpus(settings: Settings, on_update: Callable[[WatchUpdate], None], *
     if not corpus.exists():
         raise RetrievalError(f"Corpus {settings.corpus_dir} does not exist; create it (or pass --corpus DIR) and watch again.")
     embedder = embedder or embedder_from_settings(settings)
-    on_update(_build(settings, embedder, WatchUpdate(initial=True)))
-    if on_ready is not None:
-        on_ready()
     base = corpus if corpus.is_dir() else corpus.parent
+    started = False
+    # the watcher exists from the generator's first step on: the first build runs after that step, so
+    # a file written during it (or right after ``on_ready``) is an update, never missed
     for changes in watchfiles.watch(base, watch_filter=corpus_filter(corpus), debounce=debounce_ms,
-                                    stop_event=stop_event, recursive=corpus.is_dir()):
-        on_update(_build(settings, embedder, _describe_changes(changes, base)))
+                                    stop_event=stop_event, recursive=corpus.is_dir(),
+                                    yield_on_timeout=True, rust_timeout=200):
+        if not started:
+            started = True
+            on_update(_build(settings, embedder, WatchUpdate(initial=True)))  # covers this first batch too
+            if on_ready is not None:
+                on_ready()
+        elif changes:
+            on_update(_build(settings, embedder, _describe_changes(changes, base)))
 
 
 def _describe_changes(changes: set, base: Path) -> WatchUpdate:

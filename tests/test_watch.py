@@ -52,16 +52,21 @@ def test_watch_corpus_rebuilds_each_change_and_reports_bad_files(tmp_path):
     settings = Settings(_env_file=None, corpus_dir=corpus, index_dir=tmp_path / "index", embedder="fake", model="hash-64")
     updates: list[WatchUpdate] = []
     ready, stop = threading.Event(), threading.Event()
+    records = ant_records()
+
+    def on_ready() -> None:
+        # written the instant the first build is done, from the watch's own thread: must not be missed
+        write_record(corpus / "one.jsonl", records[0])
+        ready.set()
+
     thread = threading.Thread(target=watch_corpus, args=(settings, updates.append), daemon=True,
-                              kwargs=dict(debounce_ms=200, stop_event=stop, embedder=FakeEmbedder(), on_ready=ready.set))
+                              kwargs=dict(debounce_ms=200, stop_event=stop, embedder=FakeEmbedder(), on_ready=on_ready))
     thread.start()
     try:
         assert ready.wait(60)
-        [start] = updates
+        start = updates[0]
         assert start.initial and start.result.status == "built" and start.result.documents == 5
         assert start.describe().startswith("start: 5 documents")
-        records = ant_records()
-        write_record(corpus / "one.jsonl", records[0])
         added = wait_until(lambda: len(updates) >= 2 and updates[1], 30, "the update of one.jsonl")
         assert added.added == ["one.jsonl"] and added.result.documents == 6 and added.result.status == "built"
         line = added.describe()
