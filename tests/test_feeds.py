@@ -236,3 +236,13 @@ def test_a_new_feed_article_is_cited_without_a_restart(fresh_site, seed_copies, 
         if process.poll() is None:
             process.kill()
         process.wait(timeout=30)
+
+
+def test_feeds_setting_takes_spaces_commas_or_json():
+    from retrieval.settings import Settings
+
+    urls = ["https://a.example/rss.xml", "https://b.example/atom"]
+    for value in ("https://a.example/rss.xml https://b.example/atom", "https://a.example/rss.xml,https://b.example/atom",
+                  json.dumps(urls)):
+        assert Settings(_env_file=None, feeds=value).feeds == urls
+    assert Settings(_env_file=None).feeds == [] and not Settings(_env_file=None).fetch_allow_private
