@@ -111,7 +111,7 @@ def _interactive(live, k: int, mode: str, color: bool, render) -> int:
             continue
         # between questions: a newly built index is switched in (a refused one is logged once)
         if live.refresh():
-            print(f"(index updated: {len(live.current().documents())} articles)", file=sys.stderr)
+            print(messages.REPL_INDEX_UPDATED.format(count=len(live.current().documents())), file=sys.stderr)
         try:
             last = live.current().answer(line, conversation, k=k, mode=mode)
         except KeyboardInterrupt:

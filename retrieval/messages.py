@@ -28,6 +28,7 @@ FORGOTTEN = "بدأنا محادثة جديدة؛ نسيت الأسئلة الس
 REPL_BANNER = "{count} articles indexed. Type a question, or :help.  (Ctrl-D to quit)"
 REPL_PROMPT = "سؤال> "
 REPL_MORE_HINT = "(:more للمزيد)"
+REPL_INDEX_UPDATED = "(index updated: {count} articles)"
 REPL_UNKNOWN_COMMAND = "Unknown command or value; :help lists them."
 REPL_HELP = f"""Ask a question in Arabic or English and press Enter. Commands:
   :k N                 passages to retrieve (now {{k}})
