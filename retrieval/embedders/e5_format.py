@@ -76,14 +76,6 @@ def dequantise_q4_0(raw: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return values.reshape(rows, cols)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class _Cursor:
     def __init__(self, data: memoryview, path: Path) -> None:
         self.data, self.pos, self.path = data, 0, path
@@ -164,7 +156,8 @@ def read_e5(path: Path) -> E5Weights:
     missing = sorted(set(shapes) - set(tensors))
     if missing:
         raise UnknownFormat(f"{path} lacks tensors {missing[:5]}{'...' if len(missing) > 5 else ''}: not the model e5.c expects.")
-    return E5Weights(path, version, hyper, pieces, scores, bos, eos, pad, unk, normalisation, tensors, raw_q4, file_sha256(path))
+    return E5Weights(path, version, hyper, pieces, scores, bos, eos, pad, unk, normalisation, tensors, raw_q4,
+                     hashlib.sha256(data).hexdigest())
 
 
 def _shapes(h: Hyper) -> dict[str, tuple[int, ...]]:
