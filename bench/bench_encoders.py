@@ -110,7 +110,6 @@ def worker(runtime: str, threads: int, material: Path, out: Path) -> None:
             tokens = sum(counter(t) for t in items)
             result[kind] = {"texts_per_s": len(items) / seconds, "tokens_per_s": tokens / seconds,
                             "gflops": _flops(items, counter) / seconds / 1e9}
-            np.save(Path(tmp) / f"{kind}.npy", vectors)
             result[kind]["vectors"] = str(out.with_suffix(f".{kind}.npy"))
             np.save(out.with_suffix(f".{kind}.npy"), vectors)
         latencies = []
