@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 from retrieval import __version__
@@ -61,24 +62,66 @@ class Page:
 
 def check_url(url: str, allow_private: bool) -> None:
     """Refuse what a feed must never make us fetch: other schemes, and (unless allowed) addresses
-    inside the machine or its network. Every redirect hop is checked again."""
+    inside the machine or its network written as such. Every redirect hop is checked again; a host
+    *name* is checked when it is resolved, at connection time (``CheckedBackend``)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise FetchError(f"only http and https addresses are fetched, not {parts.scheme or 'a relative address'}")
     if not parts.hostname:
         raise FetchError("the address has no host")
-    if allow_private:
-        return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise _Retryable(f"cannot resolve {parts.hostname} ({exc})") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global:
-            raise FetchError(f"{parts.hostname} is a private or local address ({address}); "
-                             "set FETCH_ALLOW_PRIVATE=true to fetch from it")
+        literal = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return  # a name: resolved and checked once, by the connection that uses the result
+    if not allow_private:
+        _refuse_private(parts.hostname, literal)
+
+
+def _refuse_private(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    if not address.is_global:
+        raise FetchError(f"{host} is a private or local address ({address}); "
+                         "set FETCH_ALLOW_PRIVATE=true to fetch from it")
+
+
+class CheckedBackend(httpcore.SyncBackend):
+    """Resolves a host once, checks every address it resolved to, and connects to a checked one.
+
+    Checking a name and then letting the client resolve it again to connect would leave a window
+    (DNS rebinding: a public address for the check, 127.0.0.1 for the connection). Here the
+    connection goes to the very address that was checked; TLS still names the host (httpcore passes
+    the origin's name as SNI separately) and the Host header is the URL's."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options=None) -> httpcore.NetworkStream:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise _Retryable(f"cannot resolve {host} ({exc})") from None
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))  # in the resolver's order, once each
+        if not self.allow_private:
+            for address in addresses:  # one private address among public ones is refused too
+                _refuse_private(host, ipaddress.ip_address(address.split("%")[0]))
+        error: Exception | None = None
+        for address in addresses:  # as socket.create_connection does with a name: the next on failure
+            try:
+                return super().connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                           socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error or httpcore.ConnectError(f"{host} resolved to no address")
+
+
+def checked_transport(allow_private: bool) -> httpx.HTTPTransport:
+    """httpx's own transport over a pool whose connections are made by ``CheckedBackend``. httpx
+    0.28 takes no network backend, so its pool is replaced (tests/test_feeds.py fails if the
+    replacement ever stops taking effect: a rebinding name would reach the loopback site)."""
+    transport = httpx.HTTPTransport(trust_env=False)
+    transport._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
+                                              network_backend=CheckedBackend(allow_private))
+    return transport
 
 
 class Fetcher:
@@ -90,7 +133,8 @@ class Fetcher:
         self._last: dict[str, float] = {}
         # trust_env=False: no proxy or netrc from the environment; redirects are followed here, checked
         self.client = httpx.Client(timeout=httpx.Timeout(policy.timeout), follow_redirects=False, trust_env=False,
-                                   headers={"User-Agent": policy.user_agent})
+                                   headers={"User-Agent": policy.user_agent},
+                                   transport=checked_transport(policy.allow_private))
 
     def __enter__(self) -> Fetcher:
         return self

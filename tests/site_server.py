@@ -159,6 +159,7 @@ class SiteServer:
         self.huge_bytes = huge_bytes
         self.hits: dict[str, int] = {}
         self.user_agents: set[str] = set()
+        self.hosts: set[str] = set()  # the Host headers received (a name stays a name when connecting by address)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -190,6 +191,7 @@ class SiteServer:
         with self._lock:
             self.hits[path] = self.hits.get(path, 0) + 1
             self.user_agents.add(handler.headers.get("User-Agent", ""))
+            self.hosts.add(handler.headers.get("Host", ""))
         site = self.site
         if path == "/rss.xml":
             return _send(handler, 200, "application/rss+xml", site.rss(self.rss_articles, self.extra_rss))

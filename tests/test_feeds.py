@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,50 @@ def test_a_redirect_to_a_private_address_is_refused(site):
     policy = FetchPolicy(**{**POLICY.__dict__, "allow_private": False})
     with Fetcher(policy) as fetcher, pytest.raises(FetchError, match="FETCH_ALLOW_PRIVATE"):
         fetcher.get(site.base + site.articles[0].path)
+
+
+def test_a_host_name_is_checked_where_it_is_resolved(site):
+    """A name (not an address) is resolved when connecting, checked there, and the Host header keeps the name."""
+    path = site.articles[1].path
+    port = site.base.rsplit(":", 1)[1]
+    hits = site.count(path)  # the module's first run fetched it already
+    with Fetcher(FetchPolicy(**{**POLICY.__dict__, "allow_private": False})) as fetcher:
+        with pytest.raises(FetchError, match=r"localhost is a private or local address \(127\.0\.0\.1\)"):
+            fetcher.get(f"http://localhost:{port}{path}")
+    assert site.count(path) == hits  # refused before connecting
+    with Fetcher(POLICY) as fetcher:  # allowed: the connection goes to the address the name resolved to
+        page = fetcher.get(f"http://localhost:{port}{path}")
+    assert page.body.decode("utf-8").count(site.articles[1].title) >= 1 and f"localhost:{port}" in site.hosts
+
+
+def test_a_rebinding_name_cannot_reach_a_private_address(site, monkeypatch):
+    """DNS rebinding: a name that resolves to a public address for the check and to 127.0.0.1 for the
+    connection. No DNS server can run here, so the system resolver is wrapped to answer like one
+    (every other name and address still goes to the real resolver); the loopback site is real."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def resolver(host, port, *args, **kwargs):
+        if host == "rebind.test":  # public first (1.1.1.1, unreachable on this port), loopback afterwards
+            asked.append(host)
+            address = "1.1.1.1" if len(asked) == 1 else "127.0.0.1"
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port)))]
+        if host == "mixed.test":  # one public and one private address: refused as a whole
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, int(port))) for a in ("1.1.1.1", "127.0.0.1")]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    path = site.articles[2].path
+    port = site.base.rsplit(":", 1)[1]
+    hits = site.count(path)
+    policy = FetchPolicy(**{**POLICY.__dict__, "allow_private": False, "timeout": 0.5, "retries": 0})
+    with Fetcher(policy) as fetcher:
+        with pytest.raises(FetchError, match="cannot connect|timed out"):
+            fetcher.get(f"http://rebind.test:{port}{path}")
+        with pytest.raises(FetchError, match=r"mixed\.test is a private or local address \(127\.0\.0\.1\)"):
+            fetcher.get(f"http://mixed.test:{port}{path}")
+    assert asked == ["rebind.test"]  # resolved once: the connection used the address that was checked
+    assert site.count(path) == hits  # and the loopback site was never reached
 
 
 # ---------------------------------------------------------------- index_build.py --feed, --watch with feeds
