@@ -26,11 +26,12 @@ from retrieval.index.embedder_record import cache_salt, same_build
 from retrieval.index.layout import cache_dir
 from retrieval.index.manifest import CorpusInfo, Counts, Manifest, Params, build_params, read_manifest_quietly
 from retrieval.index.writer import IndexContent, IndexWriter, write_content
-from retrieval.models import DocumentInfo
+from retrieval.models import Document, DocumentInfo
 from retrieval.settings import Settings
 from retrieval.store import text_hash
 
-__all__ = ["BuildResult", "EmbedProgress", "EmbeddingCache", "build_index"]
+__all__ = ["BuildResult", "BuildSteps", "ChunkedCorpus", "DocumentCut", "EmbedProgress", "EmbeddingCache", "build_index",
+           "bm25_input", "cut_document", "load_and_chunk"]
 
 
 @dataclass
@@ -50,18 +51,54 @@ class BuildResult:
 
 
 @dataclass
-class _Chunked:
-    """The corpus, loaded and cut: documents.jsonl records, chunk and sentence spans and texts."""
+class DocumentCut:
+    """One document cut into chunks and sentences: spans into its text and the texts themselves."""
+
+    chunk_spans: list[tuple[int, int]]
+    chunk_texts: list[str]
+    sentence_spans: list[tuple[int, int]]
+    sentence_texts: list[str]
+
+
+@dataclass
+class ChunkedCorpus:
+    """The corpus, loaded and cut: documents.jsonl records, chunk and sentence spans and texts.
+    ``chunk_terms`` are the chunks' BM25 terms when a distributed build analysed them already
+    (None: the commit analyses the chunks itself)."""
 
     docs: list[dict] = field(default_factory=list)
     chunk_rows: list[tuple[int, int, int]] = field(default_factory=list)
     chunk_texts: list[str] = field(default_factory=list)
     sentence_rows: list[tuple[int, int, int]] = field(default_factory=list)
     sentence_texts: list[str] = field(default_factory=list)
+    chunk_terms: list[list[str]] | None = None
 
     @functools.cached_property
     def corpus_fingerprint(self) -> str:
         return text_hash("\n".join(d["fingerprint"] for d in self.docs)).hex()
+
+    def add(self, doc: Document, cut: DocumentCut) -> None:
+        """Append ``doc`` (its documents.jsonl record) and its chunks and sentences."""
+        doc_index = len(self.docs)
+        first = len(self.chunk_rows)
+        self.chunk_rows.extend((doc_index, start, end) for start, end in cut.chunk_spans)
+        self.chunk_texts.extend(cut.chunk_texts)
+        self.sentence_rows.extend((doc_index, start, end) for start, end in cut.sentence_spans)
+        self.sentence_texts.extend(cut.sentence_texts)
+        info = DocumentInfo(id=doc.id, title=doc.title, source=doc.source, url=doc.url, date=doc.date)
+        self.docs.append({**info.model_dump(), "metadata": doc.metadata, "fingerprint": fingerprint(doc),
+                          "chunks": [first, len(self.chunk_rows)]})
+
+
+@dataclass(frozen=True)
+class BuildSteps:
+    """The steps a distributed build (retrieval/ray_build.py) does its own way; everything else
+    (the up-to-date check, the resume cache's lookups, the commit) is the same code for every build.
+    ``load_and_chunk(corpus, settings, report)`` gives the corpus cut; ``embedding_cache(folder, dim)``
+    the cache whose ``fill`` embeds the texts it lacks."""
+
+    load_and_chunk: Callable[[Path, Settings, LoadReport], ChunkedCorpus]
+    embedding_cache: Callable[[Path, int], EmbeddingCache] = EmbeddingCache
 
 
 def build_index(
@@ -73,6 +110,7 @@ def build_index(
     progress: ProgressCallback | bool | None = None,
     on_stage: Callable[[str], None] | None = None,
     reuse_from: list[Path] | None = None,
+    steps: BuildSteps | None = None,
 ) -> BuildResult:
     """Build (or update) the index of ``corpus`` into ``index_dir``.
 
@@ -82,8 +120,10 @@ def build_index(
     folders whose vectors may be reused), then the new index is written to a
     temporary sibling folder and swapped in. ``progress`` is called with an ``EmbedProgress``
     as the embedding goes (``False``, as older callers pass, means no reports); ``on_stage``
-    with each stage's name as it starts."""
+    with each stage's name as it starts; ``steps``: how the corpus is cut and the texts embedded (by
+    default here, in this process; retrieval/ray_build.py passes a Ray cluster's)."""
     started = time.perf_counter()
+    steps = steps or BuildSteps(load_and_chunk)
     corpus = Path(corpus or settings.corpus_dir)
     index_dir = Path(index_dir or settings.index_dir)
     stages = _Stages(on_stage)
@@ -96,7 +136,7 @@ def build_index(
 
     report = LoadReport()
     with stages("load+chunk"):
-        chunked = _load_and_chunk(corpus, settings, report)
+        chunked = steps.load_and_chunk(corpus, settings, report)
     if not chunked.docs:
         raise CorpusEmpty(f"No readable article in {corpus} ({len(report.skipped)} skipped); see the warnings above.")
     corpus_fp = chunked.corpus_fingerprint
@@ -107,7 +147,7 @@ def build_index(
                            seconds=time.perf_counter() - started, report=report, stage_seconds=stages.seconds)
 
     with stages("embed"):
-        cache = EmbeddingCache(cache_dir(index_dir), embedder.dim)
+        cache = steps.embedding_cache(cache_dir(index_dir), embedder.dim)
         if not rebuild:
             cache.add_index(index_dir, old, params)
             for other in reuse_from or []:  # e.g. indexes of the same corpus with another chunk size
@@ -127,25 +167,24 @@ def build_index(
                        report=report, stage_seconds=stages.seconds)
 
 
-def _load_and_chunk(corpus: Path, settings: Settings, report: LoadReport) -> _Chunked:
-    """Streamed: only chunk and sentence texts and spans are kept, not whole documents."""
-    out = _Chunked()
+def load_and_chunk(corpus: Path, settings: Settings, report: LoadReport) -> ChunkedCorpus:
+    """The local build's first step. Streamed: only chunk and sentence texts and spans are kept,
+    not whole documents."""
+    out = ChunkedCorpus()
     for doc in load_corpus(corpus, report):
-        doc_index = len(out.docs)
-        first = len(out.chunk_rows)
-        for chunk in chunk_document(doc, settings.chunk_size, settings.chunk_overlap):
-            out.chunk_rows.append((doc_index, chunk.start, chunk.end))
-            out.chunk_texts.append(chunk.text)
-        for start, end in sentence_units(doc.text, settings.chunk_size):
-            out.sentence_rows.append((doc_index, start, end))
-            out.sentence_texts.append(doc.text[start:end])
-        info = DocumentInfo(id=doc.id, title=doc.title, source=doc.source, url=doc.url, date=doc.date)
-        out.docs.append({**info.model_dump(), "metadata": doc.metadata, "fingerprint": fingerprint(doc),
-                         "chunks": [first, len(out.chunk_rows)]})
+        out.add(doc, cut_document(doc, settings.chunk_size, settings.chunk_overlap))
     return out
 
 
-def _commit(writer: IndexWriter, chunked: _Chunked, vectors: np.ndarray, hashes: np.ndarray, params: Params,
+def cut_document(doc: Document, chunk_size: int, chunk_overlap: int) -> DocumentCut:
+    """The chunks and sentence units of one document (every build cuts with this)."""
+    chunks = chunk_document(doc, chunk_size, chunk_overlap)
+    sentences = sentence_units(doc.text, chunk_size)
+    return DocumentCut([(c.start, c.end) for c in chunks], [c.text for c in chunks],
+                       sentences, [doc.text[start:end] for start, end in sentences])
+
+
+def _commit(writer: IndexWriter, chunked: ChunkedCorpus, vectors: np.ndarray, hashes: np.ndarray, params: Params,
             stages: _Stages, corpus: Path, report: LoadReport, started: float) -> None:
     """The search backend over the chunks, then every file, written beside the index and swapped in."""
     n_chunks = len(chunked.chunk_texts)
@@ -153,7 +192,8 @@ def _commit(writer: IndexWriter, chunked: _Chunked, vectors: np.ndarray, hashes:
     with writer.stage() as tmp:
         backend = search_backends.create(params)
         with stages("bm25"):
-            backend.index_terms(_corpus_terms([_with_title(chunked.docs[d]["title"], text, s)
+            backend.index_terms(_interned(chunked.chunk_terms) if chunked.chunk_terms is not None else
+                                _corpus_terms([bm25_input(chunked.docs[d]["title"], text, s)
                                                for (d, s, _), text in zip(chunked.chunk_rows, chunked.chunk_texts)]))
         with stages("faiss"):
             backend.index_vectors(vectors[:n_chunks])
@@ -190,7 +230,14 @@ def _corpus_terms(chunk_inputs: list[str]) -> list[list[str]]:
     return [[canonical.setdefault(term, term) for term in analyze(text)] for text in chunk_inputs]
 
 
-def _with_title(title: str, text: str, start: int) -> str:
+def _interned(corpus_terms: list[list[str]]) -> list[list[str]]:
+    """Term lists analysed elsewhere (each string its own copy), made to share one string per term."""
+    canonical: dict[str, str] = {}
+    return [[canonical.setdefault(term, term) for term in terms] for terms in corpus_terms]
+
+
+def bm25_input(title: str, text: str, start: int) -> str:
+    """The text a chunk is analysed from for BM25 (every build analyses this)."""
     # the headline is a strong BM25 signal; add it to a document's first chunk when the text lacks it
     return text if start > 0 or title.rstrip("…") in text else f"{title}\n{text}"
 
