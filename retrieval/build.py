@@ -160,7 +160,7 @@ def build_index(
         vectors, embedded = cache.fill(texts, hashes, embedder, settings.embed_batch_size,
                                        progress if callable(progress) else None)
 
-    _commit(writer, chunked, vectors, hashes, params, stages, corpus, report, started)
+    _commit(writer, chunked, vectors, hashes, params, stages, corpus, report, started, settings)
     cache.clear()
     return BuildResult(index_dir, "built", len(chunked.docs), len(chunked.chunk_rows), len(chunked.sentence_rows),
                        embedded=embedded, reused=len(texts) - embedded, seconds=time.perf_counter() - started,
@@ -185,12 +185,12 @@ def cut_document(doc: Document, chunk_size: int, chunk_overlap: int) -> Document
 
 
 def _commit(writer: IndexWriter, chunked: ChunkedCorpus, vectors: np.ndarray, hashes: np.ndarray, params: Params,
-            stages: _Stages, corpus: Path, report: LoadReport, started: float) -> None:
+            stages: _Stages, corpus: Path, report: LoadReport, started: float, settings: Settings | None = None) -> None:
     """The search backend over the chunks, then every file, written beside the index and swapped in."""
     n_chunks = len(chunked.chunk_texts)
     with_sentences = params.sentence_vectors
     with writer.stage() as tmp:
-        backend = search_backends.create(params)
+        backend = search_backends.create(params, settings)
         with stages("bm25"):
             backend.index_terms(_interned(chunked.chunk_terms) if chunked.chunk_terms is not None else
                                 _corpus_terms([bm25_input(chunked.docs[d]["title"], text, s)
@@ -217,6 +217,7 @@ def _commit(writer: IndexWriter, chunked: ChunkedCorpus, vectors: np.ndarray, ha
                 counts=Counts(documents=len(chunked.docs), chunks=n_chunks, sentences=len(chunked.sentence_rows),
                               characters=int(sum(len(t) for t in chunked.chunk_texts))),
             ))
+    backend.publish()  # an engine outside the folder switches to this build (local: nothing to do)
 
 
 def _rows(rows: list[tuple[int, int, int]]) -> np.ndarray:

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     fetch_allow_private: bool = False  # fetch from loopback/private/link-local addresses (an intranet; the tests)
     fetch_user_agent: str | None = None  # default: arabic-news-qa/VERSION (feed reader; ...)
 
+    # search engine (issue 14; added at the end: other engineers edit the fields above)
+    search_backend: str = "local"  # local (index folder files) | milvus (Milvus Lite file or server; the `milvus` extra)
+    milvus_uri: str = "data/milvus.db"  # a .db file (Milvus Lite, one process per file) or http(s)://host:port
+    milvus_token: SecretStr | None = None  # "user:password" or an API key; sent to the server, never logged
+    milvus_collection_prefix: str = "newsqa"  # collections are PREFIX_<folder digest>_g<generation>
+    milvus_index_type: str = "auto"  # auto (FLAT below 200,000 chunks, HNSW above) | FLAT | HNSW
+
     @field_validator("feeds", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:

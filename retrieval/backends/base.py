@@ -19,11 +19,13 @@ from retrieval.errors import UnknownBackend
 
 if TYPE_CHECKING:  # the index package imports this module: no import back at run time
     from retrieval.index.manifest import Params
+    from retrieval.settings import Settings
 
 # name -> "module:Class"; a module is imported only when chosen, so an engine's client
 # library is never imported by an index that does not use it
 _REGISTRY: dict[str, str] = {
     "local": "retrieval.backends.local:LocalBackend",
+    "milvus": "retrieval.backends.milvus:MilvusBackend",  # needs the `milvus` extra (pymilvus, milvus-lite)
 }
 
 
@@ -72,6 +74,26 @@ class SearchBackend(ABC):
     def load(cls, folder: Path, params: Params, vectors: np.ndarray) -> SearchBackend:
         """The backend saved in ``folder``; ``vectors`` are the index's chunk vectors (memory-mapped)."""
 
+    # An engine outside the index folder (a server) needs the settings (its address) to build and
+    # to load, and has work to do once the folder is swapped in; files-only backends need neither.
+
+    @classmethod
+    def for_build(cls, params: Params, settings: Settings | None) -> SearchBackend:
+        """An empty backend to build into."""
+        return cls(params)
+
+    @classmethod
+    def open(cls, folder: Path, params: Params, vectors: np.ndarray, settings: Settings | None) -> SearchBackend:
+        """``load`` with the settings of the program loading it."""
+        return cls.load(folder, params, vectors)
+
+    def publish(self) -> None:  # noqa: B027 (optional: most backends have nothing to do)
+        """Called once the index folder written by ``save`` is in place (switch, tidy up)."""
+
+    def sentence_vectors(self) -> object | None:
+        """Row-indexable sentence vectors the engine serves (``v[rows]``), or None: the index's own file."""
+        return None
+
     # --- search ---------------------------------------------------------------------------
 
     @abstractmethod
@@ -117,9 +139,14 @@ def backend_class(name: str) -> type[SearchBackend]:
     except KeyError:
         raise UnknownBackend(f"Unknown search backend {name!r}; choose one of: {', '.join(available())}.") from None
     module_name, class_name = target.split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # an engine's client is an optional extra
+        raise UnknownBackend(f"Search backend {name!r} needs a package that is not installed ({exc.name}); "
+                             f"install it with `pip install '.[{name}]'`.") from None
+    return getattr(module, class_name)
 
 
-def create(params: Params) -> SearchBackend:
+def create(params: Params, settings: Settings | None = None) -> SearchBackend:
     """An empty backend of the kind ``params.search_backend`` names, to build into."""
-    return backend_class(params.search_backend)(params)
+    return backend_class(params.search_backend).for_build(params, settings)

@@ -83,6 +83,7 @@ def build_params(settings: Settings, embedder: Embedder) -> Params:
         faiss_factory=settings.faiss_factory,
         bm25_backend=settings.bm25_backend,
         sentence_vectors=settings.sentence_vectors,
+        search_backend=settings.search_backend,
     )
 
 

@@ -58,14 +58,14 @@ class Index:
             if verify and file_digest(path) != digest:
                 raise IndexCorrupt(f"Index file {path} is damaged (checksum differs from the manifest); {REBUILD_HINT}.")
         try:
-            self._load_files()
+            self._load_files(settings)
         # EOFError: an empty .npy; TypeError/IndexError: a documents.jsonl line of the wrong shape
         except (OSError, ValueError, RuntimeError, KeyError, EOFError, TypeError, IndexError) as exc:
             raise IndexCorrupt(f"Index at {index_dir} cannot be read ({exc}); {REBUILD_HINT}.") from None
         self._check_counts()
         return self
 
-    def _load_files(self) -> None:
+    def _load_files(self, settings: Settings | None = None) -> None:
         folder = self.folder
         with open(folder / DOCUMENTS, encoding="utf-8") as handle:
             for line in handle:
@@ -78,7 +78,10 @@ class Index:
         self.sentences = load_array(folder / SENTENCES, mmap=False)
         if self.params.sentence_vectors:
             self.sentence_vectors = load_array(folder / SENTENCE_VECTORS)
-        self.backend = backend_class(self.params.search_backend).load(folder, self.params, self.chunk_vectors)
+        self.backend = backend_class(self.params.search_backend).open(folder, self.params, self.chunk_vectors, settings)
+        served = self.backend.sentence_vectors()  # an engine that holds them serves them (local: None)
+        if served is not None and self.sentence_vectors is not None:
+            self.sentence_vectors = served
 
     def _check_counts(self) -> None:
         n = len(self.chunks)
