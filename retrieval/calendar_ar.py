@@ -18,6 +18,9 @@ Stable API (other modules import it; extend, do not rename):
 - ``MONTH_PATTERN`` / ``WEEKDAY_PATTERN``: regular expressions over ``fold(text)`` (named group
   ``name``), with word boundaries; ``find_months(text)`` / ``find_weekdays(text)`` yield
   ``(start, end, number)`` with offsets into the original text.
+- ``parse_date(value)``: a publication date as people and sites write it -> ``date`` or None:
+  ISO "2018-03-06" (a time and zone after it are ignored: the date the publisher wrote is kept),
+  "2018/03/06", "06/03/2018" (day first), "6 مارس 2018" / "٦ آذار ٢٠١٨" / "6 March 2018".
 - ``format_date_ar(day)``: ``date(2018, 3, 6)`` -> "6 مارس 2018" (Egyptian month names, Western
   digits: the form the Arabic press and the bot's answers use); ``style="levantine"`` gives
   "6 آذار 2018".
@@ -140,6 +143,44 @@ def find_months(text: str) -> Iterator[tuple[int, int, int]]:
 def find_weekdays(text: str) -> Iterator[tuple[int, int, int]]:
     """(start, end, weekday) of each day name in ``text``; weekday as ``date.weekday()``."""
     return _find(WEEKDAY_PATTERN, _WEEKDAY_KEYS, text)
+
+
+_ISO = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:$|[T\s])")
+_DMY = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
+_WORDS = re.compile(r"(\d{1,2})\s+(?:من\s+)?(?:شهر\s+)?(\D+?)\s*(?:/\s*\D+?\s*)?،?\s+(\d{4})$")
+_ENGLISH_MONTHS = {name: number for number, name in enumerate(
+    "january february march april may june july august september october november december".split(), start=1)}
+_ENGLISH_MONTHS.update({name[:3]: number for name, number in list(_ENGLISH_MONTHS.items())})
+_ENGLISH_MONTHS["sept"] = 9
+
+
+def parse_date(value: object) -> date | None:
+    """A date written as ISO, y/m/d, d/m/y or "6 مارس 2018" (Arabic or English month) -> ``date``;
+    None when it is not a real calendar date (or a year outside 1800-2200)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        return None
+    text = " ".join(to_western_digits(value).split())
+    match = _ISO.match(text + " ")
+    if match:
+        year, month, day = (int(g) for g in match.groups())
+    elif match := _DMY.match(text):
+        day, month, year = (int(g) for g in match.groups())
+    elif match := _WORDS.match(text):
+        name = match[2].strip()
+        month = month_number(name) or _ENGLISH_MONTHS.get(name.lower().rstrip("."), 0)
+        day, year = int(match[1]), int(match[3])
+    else:
+        return None
+    if not 1800 <= year <= 2200:
+        return None
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
 
 
 def format_date_ar(day: date | datetime, style: str = "egyptian") -> str:

@@ -1,5 +1,12 @@
 """Corpus loaders: .txt/.md, .jsonl(.gz) and .html files -> Document; bad input is
-reported (file, line, reason) and skipped, never fatal."""
+reported (file, line, reason) and skipped, never fatal.
+
+Each article keeps its publication date when one is known (JSON Lines ``date``; an HTML page's
+metadata, read by trafilatura; a ``date:`` header line or front matter in a .txt/.md file), as
+``YYYY-MM-DD``; a date that is not one is dropped with a warning, the article is kept. Site
+furniture is removed at load (retrieval/furniture.py): trafilatura keeps only the article of an
+HTML page; text articles lose known furniture lines and the lines their source repeats under
+many articles (a first pass over the corpus counts them). ``LoadReport`` counts what went."""
 
 from __future__ import annotations
 
@@ -9,13 +16,15 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 
+from retrieval.calendar_ar import parse_date
+from retrieval.furniture import RepeatedLines, strip_furniture
 from retrieval.models import Document
 
 log = logging.getLogger(__name__)
@@ -51,11 +60,32 @@ class LoadReport:
     files: int = 0
     documents: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[Skipped] = field(default_factory=list)  # kept articles that lost something (a bad date)
+    furniture_lines: int = 0  # lines of site furniture removed from the articles' text
 
     def skip(self, path: str, reason: str, line: int | None = None) -> None:
         item = Skipped(path, reason, line)
         self.skipped.append(item)
         log.warning("skipped %s", item)
+
+    def warn(self, path: str, reason: str, line: int | None = None) -> None:
+        item = Skipped(path, reason, line)
+        self.warnings.append(item)
+        log.warning("%s", item)
+
+
+class _Silent(LoadReport):
+    """The first pass's report: its problems are reported by the second pass."""
+
+    def skip(self, path: str, reason: str, line: int | None = None) -> None:
+        pass
+
+    def warn(self, path: str, reason: str, line: int | None = None) -> None:
+        pass
+
+
+# text, its group (the source whose repeated lines are furniture) -> the text to keep
+Cleaner = Callable[[str, str], str]
 
 
 def corpus_files(root: Path) -> list[Path]:
@@ -77,12 +107,20 @@ def load_corpus(root: Path, report: LoadReport | None = None) -> Iterator[Docume
     root = Path(root)
     report = report if report is not None else LoadReport()
     base = root if root.is_dir() else root.parent
+    files = corpus_files(root)
+    repeats = _count_lines(files, base)
+
+    def clean(text: str, group: str) -> str:
+        kept, removed = strip_furniture(text, group, repeats)
+        report.furniture_lines += removed
+        return kept
+
     seen_ids: set[str] = set()
-    for path in corpus_files(root):
+    for path in files:
         rel = _relative(path, base)
         report.files += 1
         try:
-            for doc in _load_file(path, rel, report):
+            for doc in _load_file(path, rel, report, clean):
                 if doc.id in seen_ids and _generated_id(doc, rel) and doc.source not in seen_ids:
                     # a.txt and a.md, or c.jsonl and c.jsonl.gz: ids made from the path collide, the paths do not
                     doc = doc.model_copy(update={"id": doc.source})
@@ -97,6 +135,26 @@ def load_corpus(root: Path, report: LoadReport | None = None) -> Iterator[Docume
             report.skip(rel, f"cannot read: {exc.strerror or exc}")
         except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz: the lines before it are kept
             report.skip(rel, f"cannot read: damaged gzip data ({exc})")
+
+
+def _count_lines(files: list[Path], base: Path) -> RepeatedLines:
+    """First pass: the lines of every text article, counted per source (HTML pages are left to
+    trafilatura)."""
+    repeats = RepeatedLines()
+
+    def count(text: str, group: str) -> str:
+        repeats.add(group, text)
+        return text
+
+    for path in files:
+        if path.name.lower().endswith(HTML_SUFFIXES):
+            continue
+        try:
+            for _ in _load_file(path, _relative(path, base), _Silent(), count):
+                pass
+        except (OSError, EOFError, zlib.error):
+            pass  # reported by the second pass
+    return repeats
 
 
 def _generated_id(doc: Document, rel: str) -> bool:
@@ -114,7 +172,7 @@ def _relative(path: Path, base: Path) -> str:
         return path.as_posix()
 
 
-def _load_file(path: Path, rel: str, report: LoadReport) -> Iterator[Document]:
+def _load_file(path: Path, rel: str, report: LoadReport, clean: Cleaner) -> Iterator[Document]:
     name = path.name.lower()
     info = path.stat()  # raises OSError for a symlink loop or a dangling link: reported by the caller
     if not stat.S_ISREG(info.st_mode):
@@ -125,7 +183,7 @@ def _load_file(path: Path, rel: str, report: LoadReport) -> Iterator[Document]:
         report.skip(rel, "empty file")
         return
     if name.endswith(JSONL_SUFFIXES):
-        yield from _load_jsonl(path, rel, report)
+        yield from _load_jsonl(path, rel, report, clean)
         return
     if size > MAX_FILE_BYTES:
         report.skip(rel, f"too large for one article ({size / 1e6:.0f} MB > {MAX_FILE_BYTES / 1e6:.0f} MB)")
@@ -133,17 +191,79 @@ def _load_file(path: Path, rel: str, report: LoadReport) -> Iterator[Document]:
     text = _decode(path.read_bytes(), rel, report)
     if text is None:
         return
+    doc_id = rel.rsplit(".", 1)[0]
     if name.endswith(HTML_SUFFIXES):
-        title, text = parse_html(text)
-    else:
-        title = _first_line(text)
-        if name.endswith(".md"):
-            title = title.lstrip("#").strip()  # "# Headline" -> "Headline"
+        doc = _html_document(text, doc_id, rel, report)
+        if doc is not None and (text := clean(doc.text, "")).strip():  # what trafilatura kept of a "related" list
+            yield doc.model_copy(update={"text": text})
+        elif doc is not None:
+            report.skip(rel, "nothing but site furniture (navigation, share or advertisement lines)")
+        return
+    fields, text = _header(text, rel, report)
     if not text.strip():
         report.skip(rel, "no text")
         return
-    doc_id = rel.rsplit(".", 1)[0]
-    yield Document(id=doc_id, title=title or doc_id, text=text, source=rel)
+    text = clean(text, f"folder:{rel.rpartition('/')[0]}")
+    if not text.strip():
+        report.skip(rel, "nothing but site furniture (navigation, share or advertisement lines)")
+        return
+    title = fields.get("title") or _first_line(text)
+    if name.endswith(".md") and "title" not in fields:
+        title = title.lstrip("#").strip()  # "# Headline" -> "Headline"
+    yield Document(id=doc_id, title=title or doc_id, text=text, source=rel, url=_optional_str(fields.get("url")),
+                   date=_date(fields.get("date"), rel, None, report))
+
+
+def _html_document(html: str, doc_id: str, rel: str, report: LoadReport) -> Document | None:
+    """The article of a page (trafilatura: text without the page's furniture, title, date from
+    the metadata, canonical URL)."""
+    from retrieval.extract import extract_article
+
+    try:
+        article = extract_article(html, None, min_chars=1)
+    except ValueError as exc:  # NotAnArticle, or a page lxml cannot parse
+        report.skip(rel, f"no article text in the page ({exc})")
+        return None
+    url = article.url if article.url.startswith(("http://", "https://")) else None
+    return Document(id=doc_id, title=article.title or doc_id, text=article.text, source=rel, url=url,
+                    date=_date(article.date, rel, None, report))
+
+
+# A header at the top of a .txt/.md file: "date: 2018-03-06" lines, or front matter between "---" lines
+_HEADER_FIELD = re.compile(r"^\s*(date|title|url|التاريخ|العنوان|الرابط)\s*:\s*(.*?)\s*$", re.IGNORECASE)
+_HEADER_KEYS = {"التاريخ": "date", "العنوان": "title", "الرابط": "url"}
+MAX_FRONT_MATTER_LINES = 40
+
+
+def _header(text: str, rel: str, report: LoadReport) -> tuple[dict[str, str], str]:
+    """(fields, text after the header) of a text article; no header -> ({}, text unchanged)."""
+    lines = text.split("\n")
+    fields: dict[str, str] = {}
+    if lines[0].strip() == "---":
+        closing = next((i for i, line in enumerate(lines[1:MAX_FRONT_MATTER_LINES], 1) if line.strip() == "---"), None)
+        if closing is None:
+            report.warn(rel, "front matter ('---' on the first line) is not closed by a second '---'; read as text")
+            return {}, text
+        for line in lines[1:closing]:
+            if match := _HEADER_FIELD.match(line):
+                fields[_HEADER_KEYS.get(match[1], match[1].lower())] = match[2].strip("\"'")
+        return fields, "\n".join(lines[closing + 1:]).lstrip("\r\n")
+    taken = 0
+    while taken < len(lines) and (match := _HEADER_FIELD.match(lines[taken])):
+        fields[_HEADER_KEYS.get(match[1], match[1].lower())] = match[2]
+        taken += 1
+    return (fields, "\n".join(lines[taken:]).lstrip("\r\n")) if taken else ({}, text)
+
+
+def _date(value: object, rel: str, line: int | None, report: LoadReport) -> str | None:
+    """A date as YYYY-MM-DD; one that is not a date is dropped with a warning (the article stays)."""
+    if value in (None, ""):
+        return None
+    day = parse_date(value)
+    if day is None:
+        report.warn(rel, f"date {str(value)[:40]!r} is not a date (YYYY-MM-DD expected); the article is kept without one", line)
+        return None
+    return day.isoformat()
 
 
 def _decode(data: bytes, rel: str, report: LoadReport) -> str | None:
@@ -181,7 +301,7 @@ def _first_line(text: str) -> str:
     return ""
 
 
-def _load_jsonl(path: Path, rel: str, report: LoadReport) -> Iterator[Document]:
+def _load_jsonl(path: Path, rel: str, report: LoadReport, clean: Cleaner) -> Iterator[Document]:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     stem = path.name.split(".", 1)[0]
     with opener(path, "rb") as handle:
@@ -199,7 +319,7 @@ def _load_jsonl(path: Path, rel: str, report: LoadReport) -> Iterator[Document]:
             except json.JSONDecodeError as exc:
                 report.skip(rel, f"malformed JSON ({exc.msg})", line_no)
                 continue
-            doc = _record_to_document(record, rel, stem, line_no, report)
+            doc = _record_to_document(record, rel, stem, line_no, report, clean)
             if doc is not None:
                 yield doc
 
@@ -219,7 +339,8 @@ def _lines(handle) -> Iterator[bytes | None]:
             yield raw
 
 
-def _record_to_document(record: object, rel: str, stem: str, line_no: int, report: LoadReport) -> Document | None:
+def _record_to_document(record: object, rel: str, stem: str, line_no: int, report: LoadReport,
+                        clean: Cleaner) -> Document | None:
     if not isinstance(record, dict):
         report.skip(rel, "line is not a JSON object", line_no)
         return None
@@ -229,6 +350,11 @@ def _record_to_document(record: object, rel: str, stem: str, line_no: int, repor
         return None
     if len(text) > MAX_DOCUMENT_CHARS:
         report.skip(rel, f"'text' too long ({len(text)} characters)", line_no)
+        return None
+    source = record.get("source")
+    text = clean(text, f"source:{source}" if isinstance(source, str) and source else f"file:{rel}")
+    if not text.strip():
+        report.skip(rel, "nothing but site furniture (navigation, share or advertisement lines)", line_no)
         return None
     raw_id = record.get("id")
     doc_id = str(raw_id) if raw_id not in (None, "") else f"{stem}:{line_no}"
@@ -241,7 +367,7 @@ def _record_to_document(record: object, rel: str, stem: str, line_no: int, repor
         text=text,
         source=f"{rel}:{line_no}",
         url=_optional_str(record.get("url")),
-        date=_optional_str(record.get("date")),
+        date=_date(record.get("date"), rel, line_no, report),
         metadata=meta,
     )
 
@@ -250,90 +376,10 @@ def _optional_str(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
-_SKIP_TAGS = {"script", "style", "noscript", "nav", "header", "footer", "aside", "form", "svg", "template"}
-_BLOCK_TAGS = {
-    "p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "article", "section", "main",
-    "blockquote", "tr", "td", "th", "ul", "ol", "figcaption", "pre", "hr", "title",
-}
-
-
-class _TextExtractor(HTMLParser):
-    """Collects the title and the visible text, preferring <article>/<main> when present."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.title = ""
-        self.h1 = ""
-        self._skip_depth = 0
-        self._in_title = False
-        self._in_h1 = False
-        self._main_depth = 0
-        self.body: list[str] = []
-        self.main: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip_depth += 1
-        if self._skip_depth:  # nothing inside <nav>, <svg> ...: not even an icon's <title>
-            return
-        if tag == "title":
-            self._in_title = not self.title  # the page's first <title> only
-        elif tag == "h1":
-            self._in_h1 = True
-        if tag in ("article", "main"):
-            self._main_depth += 1
-        if tag in _BLOCK_TAGS:
-            self._newline()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS and self._skip_depth:
-            self._skip_depth -= 1
-            return
-        if self._skip_depth:
-            return
-        if tag == "title":
-            self._in_title = False
-        elif tag == "h1":
-            self._in_h1 = False
-        if tag in ("article", "main") and self._main_depth:
-            self._main_depth -= 1
-        if tag in _BLOCK_TAGS:
-            self._newline()
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-            return
-        if self._skip_depth:
-            return
-        if self._in_h1:
-            self.h1 += data
-        self.body.append(data)
-        if self._main_depth:
-            self.main.append(data)
-
-    def _newline(self) -> None:
-        self.body.append("\n")
-        if self._main_depth:
-            self.main.append("\n")
-
-
-def parse_html(html: str) -> tuple[str, str]:
-    """(title, main text) of an HTML page, via the standard library's HTML parser."""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    parts = parser.main if "".join(parser.main).strip() else parser.body
-    lines = (" ".join(line.split()) for line in "".join(parts).splitlines())
-    text = "\n".join(line for line in lines if line)
-    title = " ".join((parser.title or parser.h1).split()) or _first_line(text)
-    return title, text
-
-
 def fingerprint(doc: Document) -> str:
-    """Content hash of one document (id, title and text)."""
+    """Content hash of one document (id, title, text and date: a corrected date is an update)."""
     digest = hashlib.sha256()
-    for part in (doc.id, doc.title, doc.text):
+    for part in (doc.id, doc.title, doc.text, doc.date or ""):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
     return digest.hexdigest()

@@ -15,20 +15,28 @@ class Extracted:
     text: str
     date: str | None  # YYYY-MM-DD
     author: str | None
-    url: str  # the canonical URL when the page names one, else the address it was fetched from
+    url: str  # the canonical URL when the page names one, else the address it was fetched from ("" if none)
 
 
 class NotAnArticle(ValueError):
     """The page has no article text (an index page, an error page, a page of links)."""
 
 
-def extract_article(html: str | bytes, url: str, min_chars: int = 100) -> Extracted:
-    """The article on ``html`` (fetched from ``url``); raises NotAnArticle when there is none."""
+# The date from the page's metadata only (article:published_time, JSON-LD datePublished, <time>,
+# the URL): htmldate's extensive search would take any year in the text ("... in 2017" -> 2017-01-01).
+# original_date: the publication date, not the last modification.
+_DATE_PARAMS = {"extensive_search": False, "original_date": True}
+
+
+def extract_article(html: str | bytes, url: str | None, min_chars: int = 100) -> Extracted:
+    """The article on ``html`` (fetched from ``url``; None for a local file); raises
+    NotAnArticle when there is none (or fewer than ``min_chars`` characters of it)."""
     import trafilatura
 
     # favor_precision: a line of furniture in an answer is worse than a lost closing line
     doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
-                                      include_tables=False, favor_precision=True, deduplicate=False)
+                                      include_tables=False, favor_precision=True, deduplicate=False,
+                                      date_extraction_params=_DATE_PARAMS)
     if doc is None:
         raise NotAnArticle("no article text found")
     data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
@@ -41,4 +49,4 @@ def extract_article(html: str | bytes, url: str, min_chars: int = 100) -> Extrac
     if len(text) < min_chars:
         raise NotAnArticle(f"no article text found ({len(text)} characters)")
     return Extracted(title=title or lines[0][:120], text=text, date=data.get("date") or None,
-                     author=" ".join((data.get("author") or "").split()) or None, url=data.get("url") or url)
+                     author=" ".join((data.get("author") or "").split()) or None, url=data.get("url") or url or "")

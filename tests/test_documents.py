@@ -13,7 +13,7 @@ import pytest
 from conftest import FakeEmbedder
 
 from retrieval.build import build_index
-from retrieval.documents import MAX_FILE_BYTES, LoadReport, load_corpus, parse_html
+from retrieval.documents import MAX_FILE_BYTES, LoadReport, load_corpus
 from retrieval.settings import Settings
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -85,19 +85,64 @@ def test_jsonl_gz_is_read_directly() -> None:
 
 
 def test_html_title_main_text_and_entities() -> None:
-    docs, _ = load(FORMATS / "article.html")
+    docs, report = load(FORMATS / "article.html")
     doc = docs["article"]
-    assert doc.title == "انتخابات بلدية في الأردن & نتائجها"  # &amp; decoded
+    assert doc.title == "انتخابات بلدية في الأردن"  # trafilatura takes the article's headline
     assert '"بهدوء"' in doc.text and "29%" in doc.text  # &quot; and &#37; decoded
     assert "وقالت الهيئة المستقلة للانتخاب" in doc.text
     for dropped in ("tracking", "لا تظهر", "إعلان", "color", "الرئيسية", "شعار الموقع", "حقوق النشر"):
         assert dropped not in doc.text
+    assert doc.date is None and doc.url is None and not report.warnings  # the page names neither
 
 
-def test_html_without_article_uses_body() -> None:
-    title, text = parse_html("<html><body><h1>عنوان</h1><p>نص&nbsp;الخبر</p><script>x()</script></body></html>")
-    assert title == "عنوان"
-    assert text.splitlines() == ["عنوان", "نص الخبر"]  # &nbsp; decoded, whitespace folded
+def html_doc(tmp_path: Path, page: str):
+    (tmp_path / "page.html").write_text(page, encoding="utf-8")
+    docs, report = load(tmp_path / "page.html")
+    return docs.get("page"), report
+
+
+def test_html_without_article_uses_body(tmp_path: Path) -> None:
+    doc, _ = html_doc(tmp_path, "<html><body><h1>عنوان</h1><p>نص&nbsp;الخبر</p><script>x()</script></body></html>")
+    assert doc.title == "عنوان"
+    assert doc.text == "نص الخبر"  # &nbsp; decoded; the headline is the title, not a line of text
+
+
+def test_html_icon_titles_and_inline_svg_stay_out(tmp_path: Path) -> None:
+    doc, _ = html_doc(tmp_path, (
+        "<html><head><title>عنوان الخبر</title></head><body>"
+        "<nav><svg><title>Facebook</title></svg></nav>"
+        "<article><p>نص<svg><title>icon</title><path/></svg> الخبر الكامل.</p></article>"
+        "<footer><svg><title>Twitter</title></svg></footer></body></html>"
+    ))
+    assert (doc.title, doc.text) == ("عنوان الخبر", "نص الخبر الكامل.")
+
+
+PAGE = ("<html><head>{head}<title>عنوان</title></head><body><nav>الرئيسية | رياضة</nav><article><h1>عنوان</h1>"
+        "<p>أجريت الانتخابات اليوم الثلاثاء بهدوء وبلغت نسبة المشاركة فيها نحو ثلاثين في المئة {body}.</p>"
+        "<p>مقالات ذات صلة</p></article><footer>شارك على فيسبوك</footer></body></html>")
+
+
+@pytest.mark.parametrize(("head", "body", "date"), [
+    ('<meta property="article:published_time" content="2018-03-06T23:30:00-05:00">', "", "2018-03-06"),
+    ('<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2018-04-07T09:00:00Z"}</script>',
+     "", "2018-04-07"),
+    ("", '<time datetime="2018-05-01">1 مايو</time>', "2018-05-01"),
+    ("", "منذ عام 2017", None),  # a year in the text is not the publication date
+])
+def test_html_publication_date_from_metadata(tmp_path: Path, head: str, body: str, date: str | None) -> None:
+    doc, report = html_doc(tmp_path, PAGE.format(head=head, body=body))
+    assert doc.date == date and not report.warnings
+    assert "مقالات ذات صلة" not in doc.text and "فيسبوك" not in doc.text and "الرئيسية" not in doc.text
+
+
+def test_html_canonical_url_is_kept(tmp_path: Path) -> None:
+    doc, _ = html_doc(tmp_path, PAGE.format(head='<link rel="canonical" href="https://example.com/news/1">', body=""))
+    assert doc.url == "https://example.com/news/1"
+
+
+def test_html_page_without_text_is_skipped(tmp_path: Path) -> None:
+    doc, report = html_doc(tmp_path, "<html><head><title>t</title></head><body><script>x()</script></body></html>")
+    assert doc is None and "no article text" in reasons(report)[("page.html", None)]
 
 
 def test_folder_of_all_formats_has_unique_ids(tmp_path: Path) -> None:
@@ -277,11 +322,48 @@ def test_permission_error_is_reported_even_as_root(tmp_path: Path, monkeypatch: 
     assert reasons(report) == {("secret.txt", None): "cannot read: Permission denied"}
 
 
-def test_html_icon_titles_and_inline_svg_stay_out() -> None:
-    html = (
-        "<html><head><title>عنوان الخبر</title></head><body>"
-        "<nav><svg><title>Facebook</title></svg></nav>"
-        "<article><p>نص<svg><title>icon</title><path/></svg> الخبر الكامل.</p></article>"
-        "<footer><svg><title>Twitter</title></svg></footer></body></html>"
-    )
-    assert parse_html(html) == ("عنوان الخبر", "نص الخبر الكامل.")
+# --- publication dates -----------------------------------------------------------------------
+
+
+def test_txt_date_header_line(tmp_path: Path) -> None:
+    body = "مصر تستضيف محادثات جديدة\n\nوصل الوفد اليوم الثلاثاء إلى القاهرة.\n"
+    (tmp_path / "a.txt").write_text("date: 2018-03-06\n" + body, encoding="utf-8")
+    (tmp_path / "b.md").write_text("التاريخ: ٦ مارس ٢٠١٨\nurl: https://example.com/b\n\n# " + body, encoding="utf-8")
+    docs, report = load(tmp_path)
+    assert docs["a"].date == docs["b"].date == "2018-03-06"
+    assert docs["a"].text == body and docs["a"].title == "مصر تستضيف محادثات جديدة"  # the header is not text
+    assert docs["b"].title == "مصر تستضيف محادثات جديدة" and docs["b"].url == "https://example.com/b"
+    assert not report.warnings and not report.skipped
+
+
+def test_md_front_matter(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text('---\ntitle: "عنوان من الترويسة"\ndate: 2018-03-06T09:00:00+03:00\nauthor: x\n---\n'
+                                   "# عنوان في النص\n\nنص الخبر.\n", encoding="utf-8")
+    docs, report = load(tmp_path)
+    doc = docs["a"]
+    assert (doc.title, doc.date, doc.text) == ("عنوان من الترويسة", "2018-03-06", "# عنوان في النص\n\nنص الخبر.\n")
+    assert not report.warnings
+
+
+def test_bad_dates_are_dropped_with_a_warning_and_the_article_kept(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("date: yesterday\nعنوان\nنص الخبر.\n", encoding="utf-8")
+    (tmp_path / "b.md").write_text("---\ndate: 2018-03-06\nنص بلا ترويسة مغلقة.\n", encoding="utf-8")
+    records = [{"text": "نص أول.", "date": "2018-02-30"}, {"text": "نص ثان.", "date": "06/03/2018"}, {"text": "نص ثالث.", "date": 7}]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    docs, report = load(tmp_path)
+    assert set(docs) == {"a", "b", "c:1", "c:2", "c:3"} and not report.skipped  # lose nothing
+    assert docs["a"].date is None and docs["a"].text == "عنوان\nنص الخبر.\n"
+    assert docs["b"].date is None and "نص بلا ترويسة مغلقة." in docs["b"].text
+    assert [docs[f"c:{n}"].date for n in (1, 2, 3)] == [None, "2018-03-06", None]  # day-first normalised to ISO
+    warned = {(w.path, w.line): w.reason for w in report.warnings}
+    assert set(warned) == {("a.txt", None), ("b.md", None), ("c.jsonl", 1), ("c.jsonl", 3)}
+    assert "'yesterday' is not a date" in warned[("a.txt", None)] and "not closed" in warned[("b.md", None)]
+
+
+def test_a_corrected_date_changes_the_fingerprint(tmp_path: Path) -> None:
+    from retrieval.documents import fingerprint
+
+    (tmp_path / "a.jsonl").write_text('{"id": "x", "text": "نص.", "date": "2018-03-06"}\n', encoding="utf-8")
+    before = fingerprint(next(load_corpus(tmp_path)))
+    (tmp_path / "a.jsonl").write_text('{"id": "x", "text": "نص.", "date": "2018-03-07"}\n', encoding="utf-8")
+    assert fingerprint(next(load_corpus(tmp_path))) != before
