@@ -48,7 +48,7 @@ _SOCIAL = {
 _PREFIXES = ("للمزيد:", "للمزيد -", "للمزيد-", "اقرأ أيضا:", "اقرأ أيضاً:", "إقرأ أيضا:", "اقرا ايضا:",
              "اقرأ المزيد:", "شاهد أيضا:", "شاهد أيضاً:", "شاهد:", "اقرأ:", "read more:", "related:")
 
-_EDGES = re.compile(r"^[\s*•·|»«>\-–—_:]+|[\s.:!…|»«<\-–—_،,]+$")
+_EDGES = re.compile(r"^[\s*•·|»«>\-–—_:©®]+|[\s.:!…|»«<\-–—_،,©®]+$")
 _HAS_WORD = re.compile(r"[^\W_]")
 
 
@@ -81,8 +81,9 @@ def is_furniture_line(line: str) -> bool:
 
 
 def line_key(line: str) -> str:
-    """What two lines must share to be "the same line" for the repeat rule."""
-    return " ".join(line.split())
+    """What two lines must share to be "the same line" for the repeat rule: spaces folded, the
+    closing full stop ignored (BBC's app notice comes with and without one)."""
+    return " ".join(line.split()).rstrip(".。…!؛;،, ")
 
 
 class RepeatedLines:
