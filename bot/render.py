@@ -1,4 +1,7 @@
-"""Answer -> terminal text and Telegram HTML messages (escaped, balanced, split at 4096)."""
+"""Answer -> terminal text, Telegram HTML messages (escaped, balanced, split at 4096) and the JSON
+form. Each source shows its publication date; a relative date inside an excerpt ("اليوم الثلاثاء")
+is resolved against its article's date and shown on a line of its own under the excerpt, never
+inside the quote (quotes stay verbatim)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ import re
 from dataclasses import dataclass
 
 from bot.urls import is_web_url
+from retrieval.calendar_ar import format_date_ar, parse_date
 from retrieval.messages import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
+from retrieval.relative_dates import DateNote, resolve
 
 TELEGRAM_LIMIT = 4096  # Telegram's limit on one message, in UTF-16 code units
 
@@ -72,6 +77,39 @@ def _cited_sources(answer: Answer, excerpts: list[Excerpt]) -> list[Source]:
     return sorted(chosen or answer.sources, key=lambda source: source.number)
 
 
+def excerpt_dates(answer: Answer, excerpt: Excerpt) -> list[DateNote]:
+    """The relative dates of ``excerpt`` resolved against its article's publication date."""
+    published = next((source.date for source in answer.sources if source.doc_id == excerpt.doc_id and source.date), None)
+    return resolve(excerpt.text, published) if published else []
+
+
+DATE_NOTE_MARK = "↳ "  # starts the line under an excerpt that dates its relative days
+
+
+def _date_note(notes: list[DateNote]) -> str:
+    """"↳ اليوم الثلاثاء (6 مارس 2018)؛ أمس (5 مارس 2018)": one entry per distinct phrase."""
+    labels = list(dict.fromkeys(" ".join(note.label.split()) for note in notes))
+    return DATE_NOTE_MARK + "؛ ".join(labels) if labels else ""
+
+
+def date_label(value: str | None) -> str:
+    """A source's date as shown to users ("6 مارس 2018"); as stored when it is not a date."""
+    day = parse_date(value) if value else None
+    return format_date_ar(day) if day else (value or "")
+
+
+def answer_data(answer: Answer) -> dict:
+    """The JSON form for scripts: the Answer's fields, ``answer_text``, and per excerpt its
+    resolved relative dates (``dates``: start, end, phrase, date, label)."""
+    data = answer.model_dump(mode="json")
+    data["answer_text"] = answer.text
+    for key in ("excerpts", "more"):
+        for item, excerpt in zip(data[key], getattr(answer, key)):
+            item["dates"] = [{"start": n.start, "end": n.end, "phrase": n.phrase, "date": n.date, "label": n.label}
+                             for n in excerpt_dates(answer, excerpt)]
+    return data
+
+
 # ---------------------------------------------------------------- terminal
 
 
@@ -86,11 +124,15 @@ def render_terminal(answer: Answer, color: bool = False) -> str:
         citations = _citations(excerpt)
         if color and citations:
             citations = f"{_ANSI_DIM}{citations}{_ANSI_RESET}"
-        lines += [f"{body} {citations}".rstrip(), ""]
+        lines.append(f"{body} {citations}".rstrip())
+        if note := _date_note(excerpt_dates(answer, excerpt)):
+            lines.append(f"{_ANSI_DIM}{note}{_ANSI_RESET}" if color else note)
+        lines.append("")
     heading = f"{_ANSI_BOLD}{SOURCES_HEADING}{_ANSI_RESET}" if color else SOURCES_HEADING
     lines.append(heading)
     for source in _cited_sources(answer, answer.excerpts):
-        line = f"[{source.number}] {source.title} — {source.source}"
+        date = f" ({date_label(source.date)})" if source.date else ""
+        line = f"[{source.number}] {source.title}{date} — {source.source}"
         if source.url:
             line += f" ({source.url})"
         lines.append(line)
@@ -190,6 +232,8 @@ def telegram_blocks(answer: Answer) -> list[Block]:
         if citations:
             runs.append(Run(" " + citations))
         blocks.append(Block(tuple(runs), gap="\n\n"))
+        if note := _date_note(excerpt_dates(answer, excerpt)):
+            blocks.append(Block((Run(clean_text(note)),)))
     blocks.append(Block((Run(SOURCES_HEADING, bold=True),), gap="\n\n"))
     for source in _cited_sources(answer, answer.excerpts):
         blocks.append(Block(_source_runs(source)))
@@ -198,7 +242,7 @@ def telegram_blocks(answer: Answer) -> list[Block]:
 
 def _source_runs(source: Source) -> tuple[Run, ...]:
     title = clean_text(source.title) or clean_text(source.source)
-    date = f" ({clean_text(source.date)})" if source.date else ""
+    date = f" ({clean_text(date_label(source.date))})" if source.date else ""
     if is_web_url(source.url):
         return (Run(f"[{source.number}] "), Run(title, href=source.url), Run(date))
     return (Run(f"[{source.number}] {title}{date} — {clean_text(source.source)}"),)

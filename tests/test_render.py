@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import re
+import shutil
 from html.parser import HTMLParser
 
+import pytest
 from botapi_server import parse_html
+from conftest import SEED_CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.render import (
+    DATE_NOTE_MARK,
     TELEGRAM_LIMIT,
     Block,
     Run,
+    answer_data,
     clean_text,
     pack_messages,
     render_telegram,
@@ -20,8 +25,11 @@ from bot.render import (
     render_terminal,
     utf16_len,
 )
+from retrieval.build import build_index
 from retrieval.messages import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
+from retrieval.pipeline import Pipeline
+from retrieval.settings import Settings
 
 ARABIC = "التقى رئيس المخابرات المصرية، اللواء حسن رشاد، رئيس الوزراء الإسرائيلي، بنيامين نتنياهو، في القدس."
 
@@ -250,3 +258,67 @@ def test_terminal_render_never_fails_and_shows_every_excerpt(answer, color):
     plain = re.sub(r"\x1b\[[0-9;]*m", "", text).replace("«", "").replace("»", "")
     for excerpt in answer.excerpts:
         assert excerpt.text.replace("«", "").replace("»", "") in plain
+
+
+# ---------------------------------------------------------------- dates
+
+DATED = "ووصل نائب الرئيس الأميركي إلى إسرائيل بعد ظهر اليوم الثلاثاء، والتقى أمس مسؤولين."
+
+
+def dated_answer(url: str | None = None) -> Answer:
+    answer = make_answer([DATED, ARABIC])
+    answer.sources[0].date = "2025-10-21"  # a Tuesday
+    answer.sources[0].url = url
+    return answer
+
+
+def test_terminal_dates_sources_and_relative_days_outside_the_quote():
+    lines = render_terminal(dated_answer(), color=False).splitlines()
+    assert lines[0] == DATED + " [1]"  # the quote as written
+    assert lines[1] == DATE_NOTE_MARK + "ظهر اليوم الثلاثاء (21 أكتوبر 2025)؛ أمس (20 أكتوبر 2025)"
+    assert lines[3] == ARABIC + " [2]" and not lines[4].startswith(DATE_NOTE_MARK)  # an undated article: no note
+    assert "[1] عنوان 1 (21 أكتوبر 2025) — 000.txt" in lines and "[2] عنوان 2 — 001.txt" in lines
+
+
+def test_telegram_dates_beside_the_excerpt_and_the_linked_source():
+    [message] = render_telegram(dated_answer("https://example.com/a"))
+    parse_html(message)
+    parsed = parse(message)
+    text = "".join(parsed.text)
+    assert DATED + " [1]\n" + DATE_NOTE_MARK + "ظهر اليوم الثلاثاء (21 أكتوبر 2025)" in text
+    assert parsed.links == ["https://example.com/a"] and "عنوان 1 (21 أكتوبر 2025)" in text
+
+
+def test_json_carries_structured_dates_and_verbatim_excerpts():
+    answer = dated_answer()
+    data = answer_data(answer)
+    first, second = data["excerpts"]
+    assert first["text"] == DATED and data["answer_text"] == answer.text
+    assert [(d["phrase"], d["date"]) for d in first["dates"]] == [("ظهر اليوم الثلاثاء", "2025-10-21"), ("أمس", "2025-10-20")]
+    for note in first["dates"]:
+        assert DATED[note["start"]:note["end"]] == note["phrase"]
+    assert second["dates"] == [] and data["sources"][0]["date"] == "2025-10-21"
+
+
+@pytest.mark.slow
+def test_real_answer_over_dated_seed_articles(tmp_path):
+    """The seed articles given a date header, indexed with the real encoder: the answer quotes the
+    sentence as written and dates its "اليوم الثلاثاء" beside it, in every format."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEED_CORPUS, corpus)
+    article = corpus / "000_bfedeb9d58756a4b.txt"
+    article.write_text("date: 2025-10-21\n" + article.read_text(encoding="utf-8"), encoding="utf-8")
+    settings = Settings(_env_file=None, corpus_dir=corpus, index_dir=tmp_path / "index")
+    build_index(settings, progress=False)
+    answer = Pipeline.load(settings).answer("متى وصل نائب الرئيس الأميركي جاي دي فانس إلى إسرائيل؟")
+    [source] = [s for s in answer.sources if s.doc_id == "000_bfedeb9d58756a4b"]
+    assert source.date == "2025-10-21"
+    dated = [e for e in answer.excerpts if "اليوم الثلاثاء" in e.text]
+    assert dated, [e.text for e in answer.excerpts]
+    assert dated[0].text in article.read_text(encoding="utf-8")  # the quote as written, no annotation in it
+    assert "ظهر اليوم الثلاثاء (21 أكتوبر 2025)" in render_terminal(answer)
+    assert "(21 أكتوبر 2025)" in "".join(parse("".join(render_telegram(answer))).text)
+    data = answer_data(answer)
+    notes = next(e["dates"] for e in data["excerpts"] if "اليوم الثلاثاء" in e["text"])
+    assert ("ظهر اليوم الثلاثاء", "2025-10-21") in [(n["phrase"], n["date"]) for n in notes]
+
