@@ -52,7 +52,7 @@ build_application(settings, pipeline, rate_limit_requests=False).run_polling()
 """
 
 
-def _kib(pid: int, field: str) -> int:
+def kib(pid: int, field: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
@@ -62,11 +62,80 @@ def _kib(pid: int, field: str) -> int:
     return 0
 
 
-def _percentile(values: list[float], share: float) -> float:
+def percentile(values: list[float], share: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without any setting the programs read (nothing from outside changes the run),
+    the converted encoder of this checkout, and ``extra``."""
+    from retrieval.settings import Settings
+
+    names = {name.upper() for name in Settings.model_fields}
+    env = {key: value for key, value in os.environ.items() if key.upper() not in names}
+    env.update(PYTHONPATH=str(ROOT), PYTHONIOENCODING="utf-8", MODELS_DIR=str(ROOT / "data" / "models"), **extra)
+    return env
+
+
+def bot_env(server: BotAPIServer, index_dir: Path, scratch: Path, **extra: str) -> dict[str, str]:
+    """The bot's environment: the loopback Bot API server, the index, a state file of its own."""
+    return clean_env(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=server.base_url, INDEX_DIR=str(index_dir),
+                     STATE_FILE=str(scratch / "state.sqlite3"), **extra)
+
+
+class LoggedProcess:
+    """A child process (by default ``python -m bot``) whose log lines are read as they come, each with the
+    time it arrived (``time.monotonic()``), so that a benchmark can place a switch on its clock."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, command: list[str] | None = None) -> None:
+        self.lines: list[tuple[float, str]] = []
+        self._cond = threading.Condition()
+        self.process = subprocess.Popen(command or [sys.executable, "-m", "bot"], cwd=cwd, env=env, text=True,
+                                        encoding="utf-8", errors="replace", stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            with self._cond:
+                self.lines.append((time.monotonic(), line.rstrip("\n")))
+                self._cond.notify_all()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def text(self) -> str:
+        with self._cond:
+            return "\n".join(line for _, line in self.lines)
+
+    def wait_line(self, fragment: str, timeout: float, since: int = 0) -> tuple[int, float, str]:
+        """The first log line from number ``since`` on that holds ``fragment``: (number, time, line)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for number in range(since, len(self.lines)):
+                    if fragment in self.lines[number][1]:
+                        return (number, *self.lines[number])
+                since = len(self.lines)
+                left = deadline - time.monotonic()
+                if left <= 0 or self.process.poll() is not None:
+                    raise RuntimeError(f"{self.process.args[-1]} did not log {fragment!r} (exit {self.process.poll()}):\n"
+                                       + "\n".join(line for _, line in self.lines[-20:]))
+                self._cond.wait(min(left, 0.5))
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(10)
 
 
 def _index(args: argparse.Namespace, scratch: Path) -> Path:
@@ -85,12 +154,7 @@ def run(args: argparse.Namespace) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="load_bot-"))
     index_dir = _index(args, scratch)
     with BotAPIServer() as server:
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("TELEGRAM_", "ALLOWED_"))}
-        env.update(
-            PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=server.base_url,
-            INDEX_DIR=str(index_dir), STATE_FILE=str(scratch / "state.sqlite3"),
-            RATE_LIMIT_PER_MINUTE=str(max(10, args.questions * 2)),
-        )
+        env = bot_env(server, index_dir, scratch, RATE_LIMIT_PER_MINUTE=str(max(10, args.questions * 2)))
         command = [sys.executable, "-c", CHILD] if args.no_flood_limit else [sys.executable, "-m", "bot"]
         log_path = scratch / "bot.log"
         with open(log_path, "w", encoding="utf-8") as log_file:
@@ -112,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"chats={args.chats} questions/chat={args.questions} total={total} mode={mode} flood-limit={limit}")
     print(f"answered={answered} lost={lost} duplicates={duplicates} in {seconds:.1f} s"
           f" ({answered / seconds:.1f} answers/s)")
-    print(f"latency ms: p50={_percentile(latencies, 0.50):.0f} p95={_percentile(latencies, 0.95):.0f}"
+    print(f"latency ms: p50={percentile(latencies, 0.50):.0f} p95={percentile(latencies, 0.95):.0f}"
           f" max={max(latencies, default=float('nan')):.0f}")
     print(f"bot peak RSS: {peak_kib / 1024:.0f} MiB")
     print(f"bot log lines 'answered': {bot_log.count('answered chat=')}, token in log: {TOKEN in bot_log},"
@@ -127,7 +191,7 @@ def drive(server: BotAPIServer, pid: int, args: argparse.Namespace):
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], _kib(pid, "VmHWM"), _kib(pid, "VmRSS"))
+            peak[0] = max(peak[0], kib(pid, "VmHWM"), kib(pid, "VmRSS"))
             done.wait(0.1)
 
     threading.Thread(target=sample, daemon=True).start()
@@ -174,7 +238,7 @@ def drive(server: BotAPIServer, pid: int, args: argparse.Namespace):
             if key in asked:
                 replies[key] = replies.get(key, 0) + 1
     done.set()
-    peak[0] = max(peak[0], _kib(pid, "VmHWM"))
+    peak[0] = max(peak[0], kib(pid, "VmHWM"))
     total = args.chats * args.questions
     answered = sum(1 for count in replies.values() if count >= 1)
     duplicates = sum(count - 1 for count in replies.values() if count > 1)
