@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "status": result.status, "index_dir": str(result.index_dir), "documents": result.documents,
         "chunks": result.chunks, "sentences": result.sentences, "embedded": result.embedded, "reused": result.reused,
-        "skipped": [str(item) for item in result.report.skipped], "seconds": round(result.seconds, 2),
+        "skipped": [str(item) for item in result.report.skipped], "warnings": [str(item) for item in result.report.warnings],
+        "furniture_lines": result.report.furniture_lines, "seconds": round(result.seconds, 2),
         "stage_seconds": {k: round(v, 3) for k, v in result.stage_seconds.items()},
     }
     if args.json:
@@ -131,9 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         say(f"Built {result.index_dir}: {result.documents} documents, {result.chunks} chunks, {result.sentences} sentences; "
             f"embedded {result.embedded} texts, reused {result.reused} cached, in {result.seconds:.1f} s.")
+    if result.report.furniture_lines and not args.json:
+        say(f"Removed {result.report.furniture_lines} line(s) of site furniture (related links, share, advertisement, "
+            "lines a source repeats under many articles).")
     if result.report.skipped and not args.json:
         say(f"Skipped {len(result.report.skipped)} item(s):")
         for item in result.report.skipped:
+            say(f"  - {item}")
+    if result.report.warnings and not args.json:
+        say(f"Kept with a warning {len(result.report.warnings)} item(s):")
+        for item in result.report.warnings:
             say(f"  - {item}")
     return 0
 

@@ -7,11 +7,13 @@ import gzip
 import itertools
 import json
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import ANT, FakeEmbedder
+from conftest import ANT, ROOT, FakeEmbedder, clean_env
 
 from retrieval.arabic import sentence_spans
 from retrieval.build import build_index
@@ -121,3 +123,20 @@ def test_build_report_counts_furniture(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
     result = build_index(settings, embedder=FakeEmbedder(), progress=False)
     assert result.report.furniture_lines == 3
+
+
+@pytest.mark.slow
+def test_index_build_reports_the_count(tmp_path: Path, seed_index: Path) -> None:
+    """index_build.py (a subprocess, over a copy of the seed index: nothing to embed) prints the
+    count in its report, as text and in --json."""
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    shutil.copytree(seed_index, tmp_path / "index")
+    command = [sys.executable, str(ROOT / "index_build.py"), "--corpus", "corpus", "--index-dir", "index"]
+    text = subprocess.run(command, cwd=tmp_path, env=clean_env(), capture_output=True, text=True, encoding="utf-8",
+                          timeout=300, check=False)
+    assert text.returncode == 0, text.stderr
+    assert "Removed 3 line(s) of site furniture" in text.stderr
+    as_json = subprocess.run([*command, "--json"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
+                             encoding="utf-8", timeout=300, check=False)
+    summary = json.loads(as_json.stdout)
+    assert summary["furniture_lines"] == 3 and summary["warnings"] == [] and summary["skipped"] == []
