@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ INSTALL_HINT = "pip install 'arabic-news-qa[scale]' (Ray Data)"
 WORKER_BATCH = 256
 # texts per resume shard the driver writes as vectors come back
 CHECKPOINT = 1024
+CONNECT_TIMEOUT = 5.0  # seconds to reach RAY_ADDRESS before saying it cannot be reached
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ def build_index_ray(
     ray = _import_ray()
     started_here = not ray.is_initialized()
     if started_here:
+        _check_reachable(address or os.environ.get("RAY_ADDRESS"))
         try:
             # log_to_driver off: a library never prints, and the workers' logs stay in Ray's session folder
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
@@ -221,6 +225,21 @@ def _import_ray() -> Any:
     except ImportError:
         raise RetrievalError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}.") from None
     return ray
+
+
+def _check_reachable(address: str | None) -> None:
+    """Refuse at once a cluster address nothing answers at: ray.init would retry it for minutes."""
+    if not address or address in ("auto", "local") or ("://" in address and not address.startswith("ray://")):
+        return  # no cluster named, Ray's own lookup, or a form Ray resolves itself
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RetrievalError(f"RAY_ADDRESS {address!r} is not host:port (e.g. head-node:6379); fix it, or unset it "
+                             "to run Ray on this machine.")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise RetrievalError(f"Cannot reach the Ray cluster at {address} ({exc.strerror or exc}); check RAY_ADDRESS "
+                             "and that the head node runs `ray start --head`, or unset it to run Ray on this machine.") from None
 
 
 def _worker_error(exc: BaseException) -> str:

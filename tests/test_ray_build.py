@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EVAL, SEED_CORPUS, seed_settings
+from conftest import EVAL, ROOT, SEED_CORPUS, clean_env, seed_settings
 
 import index_build
 from retrieval import backends as search_backends
@@ -132,3 +135,15 @@ def test_plan_refuses_cuda_without_a_gpu_and_zero_workers():
         RayPlan.from_settings(seed_settings(Path("unused"), embedder="torch", embed_device="cuda"), {"CPU": 2.0})
     with pytest.raises(RetrievalError, match="--ray-workers must be at least 1"):
         RayPlan.from_settings(seed_settings(Path("unused")), {"CPU": 2.0}, workers=0)
+
+
+def test_command_says_when_the_cluster_cannot_be_reached(tmp_path):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**clean_env(), "RAY_ADDRESS": f"127.0.0.1:{port}"}
+    done = subprocess.run([sys.executable, str(ROOT / "index_build.py"), "--ray", "--corpus", str(SEED_CORPUS),
+                           "--index-dir", str(tmp_path / "index")], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"error: Cannot reach the Ray cluster at 127.0.0.1:{port}" in done.stderr and "RAY_ADDRESS" in done.stderr
+    assert not (tmp_path / "index").exists()
