@@ -11,6 +11,7 @@ never changed; front ends show the date beside it) and the absolute date. The ru
   future (سوف, من المقرر, سـ + verb ...), the next one (strictly after; on the day itself when
   the clause is in the future).
 - "قبل|منذ N أيام" -> N days before, "بعد N أيام" -> N days after (Arabic-Indic digits, يومين).
+- A weekday followed by a day number ("الثلاثاء 6 مارس") is dated by the text itself: left alone.
 - "اليوم" is a date only when it is not part of a name or another phrase: "اليوم التالي"
   (the next day), "اليوم العالمي", "اليوم السابع" (a newspaper) are left alone.
 """
@@ -55,7 +56,9 @@ _RULES: list[tuple[str, re.Pattern]] = [(kind, re.compile(pattern)) for kind, pa
     ("+1", rf"{_W}{_P}(?:(?:يوم|{_PART_OF_DAY})\s+(?:غد|الغد)|غداً|غدًا|غدا)(?:\s+(?P<wd>{_WEEKDAY}))?{_END}"),
     ("0", rf"{_W}{_P}(?:{_PART_OF_DAY}\s+)?(?:اليوم|الليله)(?:\s+(?P<wd>{_WEEKDAY}))?{_END}"),
     ("days", rf"{_W}{_P}(?P<dir>قبل|منذ|بعد)\s+(?:(?P<n>\d{{1,2}})\s+(?:ايام|يوما|يوم)|(?P<two>يومين)){_END}"),
-    ("weekday", rf"{_W}{_P}(?:يوم\s+)?(?P<wd>{_WEEKDAY})(?:\s+(?P<rel>الماضي|المقبل|القادم|المنصرم|الفائت))?{_END}"),
+    # not a weekday the text dates itself ("الثلاثاء 6 مارس", "الأحد الموافق ٤ ..."): nothing to add, maybe a clash
+    ("weekday", rf"{_W}{_P}(?:يوم\s+)?(?P<wd>{_WEEKDAY})(?:\s+(?P<rel>الماضي|المقبل|القادم|المنصرم|الفائت))?{_END}"
+                r"(?![\s،,]*(?:الموافق\s+)?\d)"),
 )]
 _PROCLITIC_BEFORE = re.compile(r"[وفب](?=ال|امس|اول|بعد|غد|يوم|قبل|منذ|صباح|مساء|ظهر|فجر|ليله)")
 
