@@ -41,7 +41,12 @@ HNSW_BUILD = {"M": 16, "efConstruction": 200}
 HNSW_EF = 128  # as the local backend's efSearch (bench/compare_faiss.py: 99% of Flat's top 50)
 MAX_LIMIT = 16_384  # Milvus's largest top-k and query window
 INSERT_BATCH = 1_000
-_clients: dict[tuple[str, str], MilvusClient] = {}
+# pymilvus retries a failed call 75 times with back-off (minutes against a dead server) unless the call
+# carries a timeout: every call of ours does, so a dead server is an error after this many seconds
+RPC_TIMEOUT = 30
+_TIMED = {"insert", "upsert", "delete", "search", "query", "get", "flush", "load_collection", "has_collection",
+          "drop_collection", "create_collection", "list_collections", "query_iterator"}
+_clients: dict[tuple[str, str], _Timed] = {}
 _clients_lock = threading.Lock()
 
 
@@ -60,7 +65,7 @@ def uri_of(settings: Settings) -> str:
     return str(path)
 
 
-def connect(settings: Settings) -> tuple[MilvusClient, str]:
+def connect(settings: Settings) -> tuple[_Timed, str]:
     """A client for MILVUS_URI (one per URI and token in a process: Milvus Lite serves a file to one
     process, and every index of that process shares its server)."""
     uri = uri_of(settings)
@@ -72,12 +77,25 @@ def connect(settings: Settings) -> tuple[MilvusClient, str]:
             try:
                 with warnings.catch_warnings():  # milvus-lite's server start imports pkg_resources
                     warnings.simplefilter("ignore")
-                    client = MilvusClient(uri=uri, token=token, timeout=10)
+                    client = _Timed(MilvusClient(uri=uri, token=token, timeout=10))
                 client.list_collections()  # a wrong token or a dead server fails here, not mid-question
             except Exception as exc:  # pymilvus raises MilvusException, grpc errors, OSError, ValueError...
                 raise engine_error(exc, uri, "cannot be reached") from None
             _clients[key] = client
     return client, uri
+
+
+class _Timed:
+    """A MilvusClient whose calls to the server carry RPC_TIMEOUT (read at each call)."""
+
+    def __init__(self, client: MilvusClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if name in _TIMED:
+            return lambda *args, **kwargs: attr(*args, **{"timeout": RPC_TIMEOUT, **kwargs})
+        return attr
 
 
 def forget(settings: Settings) -> None:
@@ -119,7 +137,7 @@ def index_type(setting: str, chunks: int) -> str:
     return setting
 
 
-def create_collection(client: MilvusClient, name: str, dim: int, kind: str, with_sparse: bool) -> None:
+def create_collection(client: _Timed, name: str, dim: int, kind: str, with_sparse: bool) -> None:
     """A fresh collection: id (the row's stable key), the dense vector, the BM25 sparse vector (chunks),
     and the generations that added and removed the row (0: still there)."""
     if client.has_collection(name):
@@ -141,7 +159,7 @@ def create_collection(client: MilvusClient, name: str, dim: int, kind: str, with
     client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
 
 
-def insert(client: MilvusClient, name: str, rows: list[dict], upsert: bool = False) -> None:
+def insert(client: _Timed, name: str, rows: list[dict], upsert: bool = False) -> None:
     for start in range(0, len(rows), INSERT_BATCH):
         batch = rows[start:start + INSERT_BATCH]
         (client.upsert if upsert else client.insert)(name, batch)
@@ -152,7 +170,7 @@ class Catalog:
     index folder (collection, generation); ``COLLECTION@GENERATION`` -> what a finished build holds
     (embedder, analyzer, counts), written last, so a build that died has no record and is never loaded."""
 
-    def __init__(self, client: MilvusClient, prefix: str) -> None:
+    def __init__(self, client: _Timed, prefix: str) -> None:
         self.client = client
         self.name = clean_prefix(prefix) + CATALOG_SUFFIX
         if not client.has_collection(self.name):
