@@ -3,7 +3,8 @@ resolved against the article's publication date, so a reader knows which Tuesday
 
 ``resolve(text, published)`` returns ``DateNote``s: the phrase's span in ``text`` (the quote is
 never changed; front ends show the date beside it) and the absolute date. The rules:
-- اليوم / الليلة -> the publication date; أمس / البارحة / الليلة الماضية -> the day before;
+- اليوم / الليلة -> the publication date (or the day before or after it when a weekday named with
+  it says so: "اليوم الثلاثاء" in an article dated Wednesday is the Tuesday); أمس / البارحة / الليلة الماضية -> the day before;
   أول أمس / أمس الأول -> two days before; غدا / يوم غد -> the day after; بعد غد -> two days after.
 - A weekday names the most recent such day on or before the publication date ("الثلاثاء" in an
   article of Tuesday 6 March 2018 is that very day); with "الماضي" the one before it (strictly
@@ -105,8 +106,10 @@ def _resolve(kind: str, match: re.Match, folded: str, day: date) -> date | None:
         if not match.group("wd") and (_NOT_TODAY_AFTER.match(folded, match.end())
                                       or _NOT_TODAY_BEFORE.search(folded, max(0, match.start() - 40), match.start())):
             return None
-        return day
-    if kind in ("-2", "+2", "-1", "+1"):
+        return _agree(day, match)
+    if kind in ("-1", "+1"):
+        return _agree(day + timedelta(days=int(kind)), match)
+    if kind in ("-2", "+2"):
         return day + timedelta(days=int(kind))
     if kind == "days":
         count = 2 if match.group("two") else int(to_western_digits(match.group("n")))
@@ -127,6 +130,19 @@ def _resolve(kind: str, match: re.Match, folded: str, day: date) -> date | None:
     if _future_clause(folded, match.start()):
         return _next(day, weekday, strictly=False)
     return _previous(day, weekday, strictly=False)
+
+
+def _agree(resolved: date, match: re.Match) -> date:
+    """"اليوم الثلاثاء" in an article dated Wednesday: the article was dated a day late (a night
+    edition, another time zone; 8% of ANT's "اليوم + weekday"): the named weekday wins when it is
+    one day away. Further away, the text or the date is wrong: the date's reading is kept."""
+    weekday = weekday_number(match.group("wd")) if match.group("wd") else None
+    if weekday is None:
+        return resolved
+    for shift in (-1, 1):
+        if (resolved + timedelta(days=shift)).weekday() == weekday:
+            return resolved + timedelta(days=shift)
+    return resolved
 
 
 def _previous(day: date, weekday: int, strictly: bool) -> date:
