@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EVAL, SEED_CORPUS, XQUAD, FakeEmbedder, seed_settings
+from conftest import EVAL, SEED_CORPUS, XQUAD, FakeEmbedder, clean_env, seed_settings
 
 from retrieval.arabic import analyze
 from retrieval.backends import milvus_store
@@ -235,6 +237,19 @@ def test_a_wrong_uri_is_one_line_naming_it_and_never_the_token(tmp_path, monkeyp
             Index.load(settings.index_dir)
         message = str(failure.value)
         assert "\n" not in message and uri in message and secret not in message and "MILVUS_URI" in message
+
+
+@pytest.mark.slow
+def test_a_lite_file_open_in_another_process_says_so(tmp_path) -> None:
+    db = tmp_path / "held.db"
+    milvus_store.connect(Settings(_env_file=None, milvus_uri=str(db)))  # this process holds the file
+    code = ("from retrieval.settings import Settings\nfrom retrieval.backends import milvus_store\n"
+            f"milvus_store.connect(Settings(_env_file=None, milvus_uri={str(db)!r}))")
+    run = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=120,
+                         env=clean_env())
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert "only one process may open a Milvus Lite file" in last and str(db) in last
 
 
 def test_an_empty_milvus_or_a_collection_of_another_embedder_is_refused(tmp_path, monkeypatch) -> None:

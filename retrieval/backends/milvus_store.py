@@ -110,8 +110,9 @@ def engine_error(exc: BaseException, uri: str, what: str) -> EngineError:
     """One line: what failed, where, the engine's reason (first line, never the token), and what to do."""
     reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     reason = reason.strip().splitlines()[0][:200] if reason.strip() else type(exc).__name__
-    hint = ("only one process may open a Milvus Lite file: stop the other one, or serve the file with "
-            "`milvus-lite server` and set MILVUS_URI to http://host:port" if "opened by another program" in reason
+    hint = ("only one process may open a Milvus Lite file: stop the other one, or serve the file from one process "
+            "(milvus_lite.server.Server(FILE, 'host:port'), or a Milvus server) and set MILVUS_URI to http://host:port"
+            if "opened by another program" in reason
             or "Open local milvus failed" in reason else "check MILVUS_URI and MILVUS_TOKEN and that the server runs")
     return EngineError(f"Milvus at {uri} {what} ({reason}); {hint}.")
 
