@@ -103,7 +103,7 @@ class RepeatedLines:
             return
         self._seen_texts.add(digest)
         # a line longer than 2 x max_chars cannot fold to max_chars (only runs of spaces shrink)
-        keys = {line_key(line) for line in text.splitlines() if len(line) <= 2 * self.max_chars}
+        keys = {line_key(line) for line in text.split("\n") if len(line) <= 2 * self.max_chars}
         self._counts[group].update(key for key in keys if key and len(key) <= self.max_chars)
 
     def is_repeated(self, group: str, line: str) -> bool:
@@ -124,7 +124,7 @@ def strip_furniture(text: str, group: str | None = None, repeats: RepeatedLines 
     leading and trailing blank space is dropped."""
     kept: list[str] = []
     removed = 0
-    for line in text.splitlines():
+    for line in text.split("\n"):  # "\n" only: a lone "\r" or U+2028 inside a line is the article's own
         if is_furniture_line(line) or (repeats is not None and group is not None and line.strip()
                                        and repeats.is_repeated(group, line)):
             removed += 1

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import SEED_CORPUS, FakeEmbedder, seed_settings
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from retrieval.arabic import analyze, tokenize
 from retrieval.build import build_index
 from retrieval.documents import LoadReport, load_corpus
+from retrieval.furniture import strip_furniture
 from retrieval.index import Index
 from retrieval.retriever import FUSIONS, MODES, Retriever
 
+HEADER = re.compile(r"\s*(?:---\s*$|(?:date|title|url|التاريخ|العنوان|الرابط)\s*:)", re.IGNORECASE)  # a .txt header
 FUZZ = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
@@ -93,13 +96,14 @@ def test_jsonl_loader_never_raises_and_accounts_for_every_line(tmp_path_factory,
     assert sorted(line_numbers + skipped_lines) == non_blank
     for doc, number in zip(docs, line_numbers):
         record = json.loads(lines[number - 1])
-        assert doc.text == record["text"] and doc.text.strip()
+        assert doc.text == strip_furniture(record["text"])[0] and doc.text.strip()  # only furniture lines go
         assert doc.title
 
 
 @FUZZ
 @given(st.text(max_size=400))
 def test_text_file_loader_round_trip(tmp_path_factory, text: str) -> None:
+    assume(not HEADER.match(text.removeprefix("\ufeff").split("\n")[0]))
     folder = tmp_path_factory.mktemp("txt")
     path: Path = folder / "article.txt"
     path.write_bytes(text.encode("utf-8", "surrogatepass"))
@@ -108,4 +112,5 @@ def test_text_file_loader_round_trip(tmp_path_factory, text: str) -> None:
     assert len(docs) + len(report.skipped) == 1
     if docs:
         assert docs[0].text.strip() and docs[0].title
-        assert docs[0].text == path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+        # the text as written, less its site furniture lines (a header line is tested in test_documents)
+        assert docs[0].text == strip_furniture(path.read_bytes().decode("utf-8").removeprefix("\ufeff"))[0]

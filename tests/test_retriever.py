@@ -13,6 +13,7 @@ from conftest import EVAL, SEED_CORPUS, FakeEmbedder, seed_settings
 from retrieval.arabic import analyze
 from retrieval.bm25 import backend as bm25_backend
 from retrieval.build import build_index
+from retrieval.documents import load_corpus
 from retrieval.errors import UnknownBackend
 from retrieval.index import Index
 from retrieval.models import Passage
@@ -22,18 +23,19 @@ MEETING = "000_bfedeb9d58756a4b"  # Rashad meets Netanyahu in Jerusalem
 WITKOFF = "001_1fe97d3039f93416"  # Rashad receives Witkoff in Cairo
 QUESTION = "من التقى رشاد؟"
 SEED_QA = EVAL / "seed_qa.jsonl"
+STORED = {doc.source: doc.text for doc in load_corpus(SEED_CORPUS)}
 
 
 def check_passage(passage: Passage, index: Index) -> None:
-    """Every field of a passage is filled and its span is the exact text in the article file."""
+    """Every field of a passage is filled and its span is the exact text of the stored article (the
+    file less its site furniture lines)."""
     assert passage.doc_id and passage.title and passage.source
     assert passage.citation == f"[{passage.rank}]"
     assert set(passage.scores) == {"bm25", "dense"}
     assert all(np.isfinite(v) for v in [passage.score, *passage.scores.values()])
     doc, start, end, text = index.chunk(passage.chunk_index)
     assert (index.documents[doc].id, start, end, text) == (passage.doc_id, passage.start, passage.end, passage.text)
-    file_text = (SEED_CORPUS / passage.source).read_text(encoding="utf-8")
-    assert file_text[passage.start : passage.end] == passage.text
+    assert STORED[passage.source][passage.start : passage.end] == passage.text
 
 
 def test_who_met_rashad_finds_both_meetings(seed_pipeline) -> None:
