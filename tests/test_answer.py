@@ -26,6 +26,7 @@ from retrieval.answer import (
 )
 from retrieval.arabic import STOPWORDS, stem, tokenize
 from retrieval.build import build_index
+from retrieval.documents import load_corpus
 from retrieval.index import Index
 from retrieval.models import Answer, DocumentInfo
 from retrieval.pipeline import Pipeline
@@ -43,8 +44,9 @@ _LETTER = re.compile(r"[^\W\d_]")
 
 
 def file_text(path: Path) -> str:
-    """A .txt article exactly as the loader reads it (no newline translation)."""
-    return path.read_bytes().decode("utf-8")
+    """A .txt article exactly as the loader keeps it (no newline translation; site furniture lines
+    such as "ADVERTISEMENT" removed, so spans index the stored text, not the file)."""
+    return next(doc.text for doc in load_corpus(path.parent) if doc.source == path.name)
 
 
 def assert_exact_spans(answer: Answer, corpus: Path) -> None:
@@ -345,3 +347,29 @@ def test_a_weights_file_that_is_not_json_is_refused_and_never_run(tmp_path: Path
     with pytest.raises(ComposerWeightsError, match="unknown name"):
         ComposerWeights(sentence={**SHIPPED_SENTENCE, "extra": 1.0}, answerability=SHIPPED_ANSWERABILITY,
                         answerability_bias=0.0)
+
+
+HEADINGS = ("ضغوط أميركية", "آفاق مستقبلية.")
+
+
+@pytest.mark.parametrize("question", ["ضغوط أميركية", "آفاق مستقبلية", "ما هي الضغوط الأميركية على إسرائيل؟"])
+def test_a_heading_is_retrieved_but_never_shown_alone(seed_pipeline: Pipeline, question: str) -> None:
+    """Issue 12: a short heading line of its own ("ضغوط أميركية") answers nothing as an excerpt;
+    its words still find its article."""
+    answer = seed_pipeline.answer(question)
+    candidates = seed_pipeline.composer.candidates(answer.passages)
+    headings = {c.text.strip() for c in candidates if c.heading}
+    assert any(h in headings for h in HEADINGS)  # retrieved: its passage is among the results
+    shown = [e.text.strip() for e in answer.excerpts + answer.more]
+    assert not set(shown) & headings
+    assert all(len(text) > 30 for text in shown)
+
+
+def test_only_heading_lines_count_as_headings(seed_pipeline: Pipeline) -> None:
+    passages = seed_pipeline.retriever.search("رشاد ويتكوف المخابرات", k=14)
+    candidates = seed_pipeline.composer.candidates(passages)
+    flagged = {c.text.strip() for c in candidates if c.heading}
+    assert set(HEADINGS) <= flagged
+    # list items and body sentences are not headings (a bullet may be the answer)
+    assert not any(c.heading for c in candidates if c.text.lstrip()[:1] in "-–•")
+    assert not any(c.heading for c in candidates if len(c.text) > 80)

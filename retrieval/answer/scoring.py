@@ -55,6 +55,7 @@ class Candidate:
     score: float = 0.0
     coverage: float = 0.0
     stems: set[str] = field(default_factory=set)
+    heading: bool = False  # on a short line of its own without a full stop: scored, never shown alone
 
 
 def candidates(index: Index, passages: list[Passage]) -> list[Candidate]:
@@ -71,8 +72,25 @@ def candidates(index: Index, passages: list[Passage]) -> list[Candidate]:
             seen.add(s_index)
             s_start, s_end = int(sentences[s_index, 1]), int(sentences[s_index, 2])
             sentence = text[s_start - start : s_end - start]
-            out.append(Candidate(passage, doc_index, s_start, s_end, sentence, s_index))
+            out.append(Candidate(passage, doc_index, s_start, s_end, sentence, s_index,
+                                 heading=is_heading(text, s_start - start, s_end - start)))
     return out
+
+
+HEADING_MAX_CHARS = 80
+
+
+def is_heading(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` lies on a line of its own that reads as a heading: short, and
+    not ended by a full stop ("ضغوط أميركية", "آفاق مستقبلية.. هل نشهد تحولًا؟"). An excerpt of a
+    heading alone answers nothing; it stays in the index (retrieval matches its words)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line = text[line_start : len(text) if line_end < 0 else line_end].strip()
+    # a bullet is a list item (it may be the answer: "who took part?"), not a heading
+    if not line or len(line) > HEADING_MAX_CHARS or "\n" not in text or line[0] in BULLETS:
+        return False
+    return not (line.endswith(".") and not line.endswith(".."))
 
 
 def question_idf(index: Index, q_stems: set[str]) -> dict[str, float]:

@@ -58,7 +58,8 @@ def clause_cut(text: str, limit: int) -> int:
 def select(ranked: list[Candidate], index: Index, cfg: ComposerConfig) -> tuple[list[Group], list[Group]]:
     """Groups of near-duplicate candidates (``ranked``: best score first): the shown ones within
     the budget, and the next ones held back for "more"."""
-    groups = merge_duplicates(ranked, cfg.duplicate_jaccard)
+    # a heading alone answers nothing (scoring.is_heading): it lifted its neighbours, it is not shown
+    groups = merge_duplicates([c for c in ranked if not c.heading], cfg.duplicate_jaccard)
     if not groups:
         return [], []
     # the best sentence always leads; the rest of the budget goes to the set of groups with
