@@ -294,7 +294,9 @@ class MilvusBackend(SearchBackend):
 
 
 class SentenceVectors:
-    """The index's sentence vectors, read from Milvus by row (``vectors[rows] @ query``)."""
+    """The index's sentence vectors in Milvus, indexed by row. ``vectors[rows] @ query`` (all the
+    retriever and the composer do with them) is computed by Milvus: a search restricted to those
+    rows returns their inner products, 3x faster than reading 600 vectors back (bench/bench_milvus.py)."""
 
     def __init__(self, backend: MilvusBackend) -> None:
         self.backend = backend
@@ -303,14 +305,40 @@ class SentenceVectors:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, rows) -> np.ndarray:
-        wanted = self.keys[np.asarray(rows, np.int64)]
-        if not len(wanted):
-            return np.zeros((0, self.backend.dim), np.float32)
-        found = self.backend._guard("failed to read sentence vectors", lambda: self.backend.client.get(
-            self.backend.record["sentences"], ids=np.unique(wanted).tolist(), output_fields=["dense"]))
-        by_key = {row["id"]: row["dense"] for row in found}
-        return np.array([by_key[int(k)] for k in wanted], np.float32)
+    def __getitem__(self, rows) -> SentenceRows:
+        return SentenceRows(self.backend, self.keys[np.asarray(rows, np.int64)])
+
+
+class SentenceRows:
+    """Some sentence rows: ``@ vector`` gives their inner products, ``np.asarray`` their vectors."""
+
+    def __init__(self, backend: MilvusBackend, keys: np.ndarray) -> None:
+        self.backend, self.keys = backend, keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __matmul__(self, vector: np.ndarray) -> np.ndarray:
+        unique = np.unique(self.keys)
+        if not len(unique):
+            return np.zeros(0, np.float32)
+        b = self.backend
+        found: dict[int, float] = {}
+        for start in range(0, len(unique), ms.MAX_LIMIT):
+            part = unique[start:start + ms.MAX_LIMIT].tolist()
+            hits = b._guard("failed to score sentences", lambda part=part: b.client.search(
+                b.record["sentences"], [np.asarray(vector, np.float32).tolist()], anns_field="dense", limit=len(part),
+                filter=f"id in {part}", search_params={"metric_type": "IP"}))
+            found.update((h["id"], h["distance"]) for h in (hits[0] if hits else []))
+        return np.array([found[int(k)] for k in self.keys], np.float32)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        b = self.backend
+        rows = b._guard("failed to read sentence vectors", lambda: b.client.get(
+            b.record["sentences"], ids=np.unique(self.keys).tolist(), output_fields=["dense"]))
+        by_key = {row["id"]: row["dense"] for row in rows}
+        out = np.array([by_key[int(k)] for k in self.keys], np.float32).reshape(len(self.keys), b.dim)
+        return out if dtype is None else out.astype(dtype)
 
 
 def _alive(gen: int) -> str:
