@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 import warnings
@@ -34,6 +35,10 @@ finally:
         del os.environ["MILVUS_URI"]
     else:
         os.environ["MILVUS_URI"] = _saved_uri
+# pymilvus gives its loggers their own console handlers; every failure reaches the caller as one
+# EngineError line, so its own lines (retries, iterator notes) would only repeat it on stderr
+for _name in ("pymilvus", "pymilvus.milvus_client"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 CATALOG_SUFFIX = "_catalog"
 FLAT_BELOW = 200_000  # MILVUS_INDEX_TYPE=auto: exact search below this many chunks, HNSW above
