@@ -33,6 +33,7 @@ from retrieval.live import LivePipeline
 from retrieval.models import Answer
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
+from retrieval.timeframe import TimeFrame, parse_period
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,28 @@ async def on_new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _say(update, messages.FORGOTTEN)
 
 
+async def on_since(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/since DATE: answer this chat from articles published on or after DATE; /since off lifts it;
+    /since alone says what is set."""
+    state = _state(context)
+    chat_id = update.effective_chat.id
+    value = " ".join(context.args or [])
+    if not value:
+        day = state.store.since(chat_id)
+        await _say(update, messages.SINCE_NOW.format(day=day) if day else messages.SINCE_USAGE)
+        return
+    if value.lower() in ("off", "none", "الغاء", "إلغاء"):
+        state.store.save_since(chat_id, None)
+        await _say(update, messages.SINCE_OFF)
+        return
+    frame = parse_period(value[:100], state.pipeline.newest_date())
+    if frame is None or frame.start is None:
+        await _say(update, messages.SINCE_BAD.format(value=value[:100]))
+        return
+    state.store.save_since(chat_id, frame.start)
+    await _say(update, messages.SINCE_SET.format(day=frame.start))
+
+
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     command = (update.effective_message.text or "").split(maxsplit=1)[0]
     target = command.partition("@")[2]
@@ -220,7 +243,9 @@ async def on_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         except TelegramError as error:  # only a courtesy: answer anyway
             log.warning("typing action failed for chat=%s: %s", chat.id, error)
         conversation = state.store.conversation(chat.id)
-        answer = await asyncio.to_thread(pipeline.answer, question, conversation)
+        since = state.store.since(chat.id)
+        within = TimeFrame(since, None, "", "range") if since else None
+        answer = await asyncio.to_thread(pipeline.answer, question, conversation, within=within)
         retrieval_ms = (time.perf_counter() - started) * 1000
         state.store.save_conversation(chat.id, conversation)
         pending = _hold_back(answer)

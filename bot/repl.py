@@ -13,6 +13,7 @@ from retrieval.errors import RetrievalError, UnknownBackend
 from retrieval.models import Answer, Conversation
 from retrieval.question import check_mode
 from retrieval.retriever import MODES
+from retrieval.timeframe import TimeFrame, conversation_window, parse_period
 
 EXIT_USAGE = 2  # argparse's status for a bad flag; a refused question is a bad argument too
 
@@ -74,6 +75,7 @@ def _interactive(live, k: int, mode: str, color: bool, render) -> int:
     docs = live.current().documents()
     print(messages.REPL_BANNER.format(count=len(docs)))
     conversation = Conversation()
+    dates: dict[str, TimeFrame | None] = {"since": None, "until": None}  # kept across :new, like :k and :mode
     last: Answer | None = None
     while True:
         try:
@@ -89,7 +91,11 @@ def _interactive(live, k: int, mode: str, color: bool, render) -> int:
             if command in ("quit", "q", "exit"):
                 return 0
             if command == "help":
-                print(messages.REPL_HELP.format(k=k, mode=mode))
+                print(messages.REPL_HELP.format(k=k, mode=mode, period=_period_label(dates)))
+            elif command in ("since", "until"):
+                changed = _set_date(dates, command, value, live.current().newest_date())
+                print(messages.REPL_PERIOD.format(period=_period_label(dates)) if changed
+                      else messages.REPL_BAD_DATE.format(value=value))
             elif command == "k" and value.isdigit() and 0 < int(value) <= 50:
                 k = int(value)
                 print(f"k = {k}")
@@ -113,11 +119,29 @@ def _interactive(live, k: int, mode: str, color: bool, render) -> int:
         if live.refresh():
             print(messages.REPL_INDEX_UPDATED.format(count=len(live.current().documents())), file=sys.stderr)
         try:
-            last = live.current().answer(line, conversation, k=k, mode=mode)
+            last = live.current().answer(line, conversation, k=k, mode=mode,
+                                         within=conversation_window(dates["since"], dates["until"]))
         except KeyboardInterrupt:
             print()
             continue
         _show(last, render, color)
+
+
+def _set_date(dates: dict, command: str, value: str, reference) -> bool:
+    """``:since DATE`` / ``:until DATE`` / ``... off``; False when ``value`` is not a date."""
+    if value.lower() in ("off", "none", "الغاء", "إلغاء"):
+        dates[command] = None
+        return True
+    frame = parse_period(value, reference)
+    if frame is None:
+        return False
+    dates[command] = frame
+    return True
+
+
+def _period_label(dates: dict) -> str:
+    window = conversation_window(dates["since"], dates["until"])
+    return window.label() if window else messages.ALL_DATES
 
 
 def _show(answer: Answer, render, color: bool) -> None:

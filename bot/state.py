@@ -1,10 +1,11 @@
 """Per-chat bot state in SQLite (JSON text, never pickle): conversations, held-back
-excerpts for the "more" button, and chats already told they are not allowed."""
+excerpts for the "more" button, each chat's /since date, and chats already told they are not allowed."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -15,6 +16,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (chat_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending_more (chat_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS refused_chats (chat_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS since_dates (chat_id INTEGER PRIMARY KEY, day TEXT NOT NULL);
 """
 
 
@@ -87,6 +89,21 @@ class StateStore:
                 "INSERT OR REPLACE INTO pending_more (chat_id, data) VALUES (?, ?)",
                 (chat_id, pending.model_dump_json()),
             )
+
+    def since(self, chat_id: int) -> date | None:
+        """The chat's /since date (None: every date, or a row that cannot be read)."""
+        row = self._one("SELECT day FROM since_dates WHERE chat_id = ?", (chat_id,))
+        try:
+            return date.fromisoformat(row[0]) if row else None
+        except ValueError:
+            return None
+
+    def save_since(self, chat_id: int, day: date | None) -> None:
+        """Set the chat's /since date; None lifts it. Kept across /new (a setting, not the conversation)."""
+        if day is None:
+            self._write("DELETE FROM since_dates WHERE chat_id = ?", (chat_id,))
+        else:
+            self._write("INSERT OR REPLACE INTO since_dates (chat_id, day) VALUES (?, ?)", (chat_id, day.isoformat()))
 
     def forget(self, chat_id: int) -> None:
         """Drop the chat's conversation and held-back excerpts (/new)."""

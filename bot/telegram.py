@@ -70,6 +70,7 @@ def build_application(
     application.add_handler(CommandHandler(["start", "help"], handlers.on_help))
     application.add_handler(CommandHandler("sources", handlers.on_sources))
     application.add_handler(CommandHandler("new", handlers.on_new))
+    application.add_handler(CommandHandler("since", handlers.on_since))
     application.add_handler(CallbackQueryHandler(handlers.on_more, pattern=f"^{MORE_PREFIX}"))
     application.add_handler(CallbackQueryHandler(handlers.on_stale_button))
     message = filters.UpdateType.MESSAGE

@@ -35,9 +35,15 @@ REPL_HELP = f"""Ask a question in Arabic or English and press Enter. Commands:
   :mode hybrid|bm25|dense   retrieval mode (now {{mode}})
   :more                the next excerpts of the last answer
   :new                 forget the conversation (follow-ups start afresh)
+  :since DATE          only articles published on or after DATE (2018-03-01, مارس 2018, 2018); :since off
+  :until DATE          only articles published on or before DATE; :until off   (now {{period}})
   :help                this help
   :quit                leave (or Ctrl-D / Ctrl-C)
-Example: {EXAMPLE_QUESTION}"""
+Example: {EXAMPLE_QUESTION}
+A date in the question ("في مارس 2018", "آخر أخبار ...") favours the articles of that time."""
+REPL_PERIOD = "dates: {period}"
+REPL_BAD_DATE = "Not a date: {value!r}. Try :since 2018-03-01, :since مارس 2018, :since 2018 or :since off."
+ALL_DATES = "all dates"
 
 # ---------------------------------------------------------------- Telegram (bot/)
 
@@ -47,13 +53,19 @@ COMMAND_DESCRIPTIONS = {
     "help": "كيف تسأل",
     "sources": "المقالات التي أعرفها",
     "new": "محادثة جديدة (نسيان الأسئلة السابقة)",
+    "since": "مقالات منذ تاريخ معيّن فقط (/since off للإلغاء)",
 }
 TEXT_ONLY = "أفهم الأسئلة المكتوبة فقط. اكتب سؤالك بالعربية، مثل: " + EXAMPLE_QUESTION
 EDITED = "لا أتابع تعديل الرسائل؛ أرسل سؤالك في رسالة جديدة."
 RATE_LIMITED = "أسئلة كثيرة في وقت قصير. انتظر دقيقة ثم اسأل من جديد."
 NOT_ALLOWED = "عذراً، هذا البوت خاص ولا يجيب في هذه المحادثة."
 STALE_BUTTON = "انتهت صلاحية هذا الزر. اطرح سؤالك من جديد."
-UNKNOWN_COMMAND = "أمر غير معروف. الأوامر: /help و /sources و /new"
+UNKNOWN_COMMAND = "أمر غير معروف. الأوامر: /help و /sources و /new و /since"
+SINCE_SET = "سأجيب من المقالات المنشورة منذ {day} فقط. لإلغاء ذلك: /since off"
+SINCE_OFF = "سأجيب من المقالات في كل التواريخ."
+SINCE_NOW = "أجيب الآن من المقالات المنشورة منذ {day} فقط. لإلغاء ذلك: /since off"
+SINCE_USAGE = "اكتب تاريخاً بعد الأمر، مثلاً: /since 2018-03-01 أو /since مارس 2018. للإلغاء: /since off"
+SINCE_BAD = "لم أفهم التاريخ «{value}». اكتب مثلاً: /since 2018-03-01 أو /since آذار 2018 أو /since 2018."
 SORRY = "عذراً، حدث خطأ أثناء معالجة رسالتك. حاول مرة أخرى بعد قليل."
 
 
@@ -78,10 +90,12 @@ def telegram_help(article_count: int, bot_username: str | None, in_group: bool) 
         f" ({count_articles(article_count)})، باقتباسات حرفية من المقالات مع أرقام مصادرها.\n"
         f"اكتب سؤالك بالعربية، مثلاً: {EXAMPLE_QUESTION}\n"
         f"يمكنك أن تتابع بسؤال قصير مثل: {FOLLOW_UP_EXAMPLE}\n"
-        "إن لم أجد الجواب في المقالات قلت ذلك ولم أخمّن."
+        "إن لم أجد الجواب في المقالات قلت ذلك ولم أخمّن.\n"
+        "اذكر الوقت إن شئت (في مارس 2018، آخر أخبار ...) فأقدّم مقالات ذلك الوقت."
         f"{group_hint}\n\n"
         "/sources المقالات التي أعرفها\n"
         "/new محادثة جديدة\n"
+        "/since تاريخ: مقالات منذ ذلك التاريخ فقط\n"
         "/help هذه الرسالة"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 
 from retrieval.answer import Composer, ComposerConfig
 from retrieval.conversation import make_turn, resolve
@@ -11,8 +12,14 @@ from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.index import Index
 from retrieval.models import Answer, Conversation, DocumentInfo
 from retrieval.question import Refusal, check_mode, check_question
-from retrieval.retriever import Retriever
+from retrieval.retriever import DateBias, Retriever
 from retrieval.settings import Settings
+from retrieval.timeframe import TimeFrame, parse_question
+
+# search with the question's time phrase taken out ("ماذا حدث لصلاح في مارس 2018" -> "ماذا حدث لصلاح"):
+# the period is the date signal's business; left in, the month's name pulls in articles that mention
+# the month (bench/eval_dated.py measures both)
+STRIP_TIME_PHRASES = True
 
 
 class Pipeline:
@@ -38,9 +45,12 @@ class Pipeline:
         return cls(settings, index, embedder)
 
     def answer(self, question: str, conversation: Conversation | None = None, *,
-               k: int | None = None, mode: str | None = None) -> Answer:
+               k: int | None = None, mode: str | None = None, within: TimeFrame | None = None,
+               dates: bool = True) -> Answer:
         """Answer one question. When ``conversation`` is given, follow-ups are resolved
-        against its turns and the new turn is appended to it."""
+        against its turns and the new turn is appended to it. ``within`` keeps only articles of
+        that period (a conversation's :since/:until); ``dates=False`` ignores time named in the
+        question (for comparisons)."""
         started = time.perf_counter()
         k = k or self.settings.top_k
         mode = check_mode(mode or self.settings.mode)
@@ -49,16 +59,18 @@ class Pipeline:
             return Answer(question=question, resolved_question=question, abstained=True, message=refusal.message,
                           refused=refusal.reason, mode=mode, k=k)
         resolved, prefer = resolve(question, conversation)
+        bias, query = self.time_of(resolved, within, dates)
         timings: dict[str, float] = {}
         query_vector = None
         if mode != "bm25" or self.index.sentence_vectors is not None:
             t0 = time.perf_counter()
-            query_vector = self.embedder.embed_query(resolved)
+            query_vector = self.embedder.embed_query(query)
             timings["embed_query_ms"] = (time.perf_counter() - t0) * 1000
-        passages = self.retriever.search(resolved, k=k, mode=mode, query_vector=query_vector, timings=timings,
-                                         prefer=prefer)
+        passages = self.retriever.search(query, k=k, mode=mode, query_vector=query_vector, timings=timings,
+                                         prefer=prefer, dates=bias)
         t0 = time.perf_counter()
-        answer = self.composer.compose(question, resolved, passages, query_vector, focus_question=question)
+        answer = self.composer.compose(question, query, passages, query_vector, focus_question=question)
+        answer.resolved_question = resolved
         timings["compose_ms"] = (time.perf_counter() - t0) * 1000
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         answer.timings_ms = {key: round(value, 3) for key, value in timings.items()}
@@ -68,10 +80,26 @@ class Pipeline:
             conversation.add(make_turn(question, resolved, cited, answer.text))
         return answer
 
+    def time_of(self, resolved: str, within: TimeFrame | None = None, dates: bool = True) -> tuple[DateBias | None, str]:
+        """(what time asks of the search, the text to search with) for a resolved question: the
+        period and the wish for the newest it names, and the conversation's ``within``."""
+        told = parse_question(resolved, self.newest_date()) if dates else None
+        if not told and within is None:
+            return None, resolved
+        query = resolved
+        if told and STRIP_TIME_PHRASES and check_question(told.stripped, self.settings.max_question_chars) is None \
+                and any(ch.isalpha() for ch in told.stripped):
+            query = told.stripped
+        return DateBias(period=told.frame if told else None, within=within, recent=bool(told and told.recent)), query
+
     def check(self, question: str) -> Refusal | None:
         """The refusal ``answer`` would give ``question`` (empty, too long, no words), or None.
         Front ends that act before answering (the bot's rate limit) ask this first."""
         return check_question(question, self.settings.max_question_chars)
+
+    def newest_date(self) -> date | None:
+        """The newest article's date (None when none has one): the year "مارس" or "6 مارس" means."""
+        return self.retriever.newest_day
 
     def documents(self) -> list[DocumentInfo]:
         """The articles in the index (for /sources)."""

@@ -17,7 +17,8 @@ import pytest
 from conftest import ROOT, SEED_CORPUS
 
 from bot.render import render_terminal
-from retrieval.messages import FORGOTTEN, NO_MORE, REPL_MORE_HINT, REPL_PROMPT, SOURCES_HEADING
+from retrieval.documents import load_corpus
+from retrieval.messages import FORGOTTEN, NO_ANSWER, NO_MORE, REPL_MORE_HINT, REPL_PROMPT, SOURCES_HEADING
 from retrieval.pipeline import Pipeline
 from retrieval.question import check_question
 from retrieval.settings import Settings
@@ -191,6 +192,22 @@ def test_a_follow_up_and_new(repl: Terminal) -> None:
     assert repl.wait() == 0
 
 
+def test_since_and_until_filter_the_conversation_by_date(repl: Terminal) -> None:
+    assert "now all dates" in repl.ask(":help")
+    assert "Not a date" in repl.ask(":since soon")
+    assert "dates: since 2099-03-01" in repl.ask(":since آذار ٢٠٩٩")  # no article is that new
+    nothing = repl.ask(QUESTION)
+    assert NO_ANSWER in nothing and "نتنياهو" not in nothing
+    assert "dates: 2099-03-01 – 2099-12-31" in repl.ask(":until 2099")
+    assert FORGOTTEN in repl.ask(":new")
+    assert "now 2099-03-01 – 2099-12-31" in repl.ask(":help")  # kept across :new, like :k and :mode
+    assert "dates: until 2099-12-31" in repl.ask(":since off")
+    assert "dates: all dates" in repl.ask(":until off")
+    assert "نتنياهو" in repl.ask(QUESTION)
+    repl.send(":quit\r")
+    assert repl.wait() == 0
+
+
 def test_ctrl_d_exits_cleanly(repl: Terminal) -> None:
     repl.send("\x04")
     assert repl.wait() == 0
@@ -226,7 +243,7 @@ def test_question_json_has_the_documented_keys(seed_index: Path, tmp_path: Path)
         assert {"chunk_index", "doc_id", "title", "source", "url", "date", "start", "end", "text", "score", "scores",
                 "rank", "citation"} <= set(passage)
         assert passage["rank"] == rank and passage["citation"] == f"[{rank}]"
-        text = (SEED_CORPUS / passage["source"]).read_bytes().decode("utf-8")
+        text = next(doc.text for doc in load_corpus(SEED_CORPUS) if doc.source == passage["source"])  # furniture out
         assert text[passage["start"] : passage["end"]] == passage["text"]
     numbers = {source["number"] for source in data["sources"]}
     for source in data["sources"]:

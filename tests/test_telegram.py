@@ -16,9 +16,12 @@ from retrieval.messages import (
     EMPTY_QUESTION,
     FORGOTTEN,
     MORE_BUTTON,
+    NO_ANSWER,
     NO_WORDS,
     NOT_ALLOWED,
     RATE_LIMITED,
+    SINCE_OFF,
+    SINCE_USAGE,
     SORRY,
     SOURCES_HEADING,
     STALE_BUTTON,
@@ -63,6 +66,9 @@ class ScriptedPipeline:
 
     def documents(self):
         return self.real.documents()
+
+    def newest_date(self):
+        return self.real.newest_date()
 
 
 def bot_settings(server: BotAPIServer, state_file: Path, seed_index: Path, **overrides) -> Settings:
@@ -130,7 +136,7 @@ def test_start_help_and_help_addressed_to_the_bot(server, bot):
     for command in ("/start", "/help", f"/help@{BOT_USERNAME}"):
         [reply] = ask(server, 102, command)
         assert QUESTION in reply.text and "/sources" in reply.text
-    assert [c["command"] for c in server.commands] == ["start", "help", "sources", "new"]
+    assert [c["command"] for c in server.commands] == ["start", "help", "sources", "new", "since"]
 
 
 def test_sources_lists_every_article(server, bot, seed_pipeline):
@@ -156,6 +162,30 @@ def test_new_forgets_the_conversation(server, bot):
     [reply] = ask(server, 105, "/new")
     assert reply.text == FORGOTTEN
     assert store.conversation(105).turns == []
+
+
+def test_since_sets_a_period_for_the_chat_kept_across_new_and_lifted_by_off(server, bot):
+    store = bot.application.bot_data["state"].store
+    [usage] = ask(server, 111, "/since")
+    assert usage.text == SINCE_USAGE
+    [bad] = ask(server, 111, "/since قريباً")
+    assert "قريباً" in bad.text and "/since 2018-03-01" in bad.text and store.since(111) is None
+    [told] = ask(server, 111, "/since آذار ٢٠٩٩")  # Levantine month, Arabic-Indic digits
+    assert "2099-03-01" in told.text and "/since off" in told.text
+    assert str(store.since(111)) == "2099-03-01"
+    [now] = ask(server, 111, "/since")
+    assert "2099-03-01" in now.text
+    [nothing] = ask(server, 111, QUESTION)  # no article is that new: nothing to quote
+    assert nothing.text.startswith(NO_ANSWER) and "نتنياهو" not in nothing.text
+    ask(server, 111, "/new")
+    assert str(store.since(111)) == "2099-03-01"  # a setting of the chat, not part of the conversation
+    [other] = ask(server, 112, QUESTION)  # another chat is not filtered
+    assert "نتنياهو" in other.text
+    [off] = ask(server, 111, "/since off")
+    assert off.text == SINCE_OFF and store.since(111) is None
+    [answer] = ask(server, 111, QUESTION)
+    assert "نتنياهو" in answer.text
+    no_bad_requests(server)
 
 
 def test_unanswerable_question_gets_the_abstention_message(server, bot, seed_pipeline):
@@ -379,6 +409,13 @@ def test_state_store_round_trip_bad_rows_and_private_file(tmp_path):
     assert not reopened.mark_refused(9)
     reopened._write("UPDATE conversations SET data = ? WHERE chat_id = 7", ("not json",))
     assert reopened.conversation(7) == Conversation()  # unreadable: start afresh, never crash
+    from datetime import date
+    reopened.save_since(7, date(2018, 3, 1))
+    assert reopened.since(7) == date(2018, 3, 1) and reopened.since(8) is None
     reopened.forget(7)
     assert reopened.pending_more(7) is None
+    assert reopened.since(7) == date(2018, 3, 1)  # /new keeps the chat's /since
+    reopened._write("UPDATE since_dates SET day = ? WHERE chat_id = 7", ("not a date",))
+    assert reopened.since(7) is None
+    reopened.save_since(7, None)
     assert path.stat().st_mode & 0o077 == 0
