@@ -1,0 +1,157 @@
+"""Dated questions: how often a right article is among the top 5 retrieved, with and without the
+date handling (retrieval/timeframe.py, the retriever's DateBias), on an index (--index-dir).
+
+Each question goes through the pipeline's own steps (``Pipeline.time_of``, then
+``Retriever.search``), as ``Pipeline.answer`` does, without composing; the articles are the distinct
+articles of the passages in rank order. "without" asks the same question with ``dates=False``
+(its words alone). ``--sweep`` adds the alternatives the defaults were chosen from (a filter instead
+of a boost, other weights, the time phrase kept in the query), all in one run.
+
+    python bench/eval_dated.py --index-dir data/ant                                 # the archive
+    python bench/eval_dated.py --index-dir data/ant-sub1k --questions data/dated-sub1k.jsonl --sweep
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import retrieval.pipeline as pipeline_module  # noqa: E402
+from retrieval.pipeline import Pipeline  # noqa: E402
+from retrieval.retriever import PERIOD_BOOST, RECENT_WEIGHT, RECENT_WINDOW  # noqa: E402
+
+KINDS = ("month", "day", "latest")
+TOP_ARTICLES = 5
+PASSAGES = 40  # enough passages for 5 distinct articles
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    dates: bool = True
+    boost: float = PERIOD_BOOST
+    recent: float = RECENT_WEIGHT
+    filter: bool = False
+    strip: bool = True
+    window: float = RECENT_WINDOW
+
+
+DEFAULTS = [Variant("without date handling", dates=False, strip=False),
+            Variant(f"with (boost {PERIOD_BOOST}, recent {RECENT_WEIGHT}, phrase stripped)")]
+SWEEP = [
+    Variant("filter to the period", filter=True),
+    Variant("boost 0.3", boost=0.3), Variant("boost 0.5", boost=0.5), Variant("boost 2.0", boost=2.0),
+    Variant("recent 0.3 over every candidate", recent=0.3, window=1.0),
+    Variant("recent 1.0 over every candidate", recent=1.0, window=1.0),
+    Variant("recent 1.0 within 0.3 of the best", recent=1.0, window=0.3),
+    Variant("recent 2.0", recent=2.0),
+    Variant("phrase kept in the query", strip=False),
+    Variant("without date handling, phrase stripped", dates=False, strip=True),
+]
+
+
+def read_questions(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def top_articles(pipeline: Pipeline, question: str, variant: Variant, mode: str, vectors: dict) -> list[str]:
+    """The first TOP_ARTICLES distinct article ids for ``question`` under ``variant``."""
+    retriever = pipeline.retriever
+    retriever.period_boost, retriever.recent_weight, retriever.period_filter = variant.boost, variant.recent, variant.filter
+    retriever.recent_window = variant.window
+    pipeline_module.STRIP_TIME_PHRASES = variant.strip
+    bias, query = pipeline.time_of(question)
+    if not variant.dates:  # the words alone (with ``strip``: the time phrase taken out all the same)
+        bias, query = None, query if variant.strip else question
+    if query not in vectors:
+        vectors[query] = pipeline.embedder.embed_query(query)
+    passages = retriever.search(query, k=PASSAGES, mode=mode, query_vector=vectors[query], dates=bias)
+    seen: list[str] = []
+    for passage in passages:
+        if passage.doc_id not in seen:
+            seen.append(passage.doc_id)
+    return seen[:TOP_ARTICLES]
+
+
+def evaluate(pipeline: Pipeline, questions: list[dict], variants: list[Variant], mode: str = "hybrid") -> dict:
+    """Per variant and kind: questions asked, hits in the top 5 articles; questions whose gold
+    articles are not in the index are skipped (counted)."""
+    known = {doc.id for doc in pipeline.documents()}
+    asked = [q for q in questions if any(g in known for g in q["gold"])]
+    vectors: dict = {}
+    saved = (pipeline.retriever.period_boost, pipeline.retriever.recent_weight, pipeline.retriever.period_filter,
+             pipeline.retriever.recent_window, pipeline_module.STRIP_TIME_PHRASES)
+    results: dict = {"asked": len(asked), "skipped": len(questions) - len(asked), "variants": {}}
+    try:
+        pipeline_module.STRIP_TIME_PHRASES = True
+        for question in asked:  # every query embedded first: the timings are retrieval alone
+            for text in {question["question"], pipeline.time_of(question["question"])[1]}:
+                vectors[text] = pipeline.embedder.embed_query(text)
+        for variant in variants:
+            hits = {kind: [0, 0] for kind in KINDS}
+            started = time.perf_counter()
+            for question in asked:
+                found = top_articles(pipeline, question["question"], variant, mode, vectors)
+                row = hits[question["kind"]]
+                row[0] += any(g in found for g in question["gold"])
+                row[1] += 1
+            results["variants"][variant.name] = {
+                "hits": hits, "ms_per_question": (time.perf_counter() - started) * 1000 / max(1, len(asked))}
+    finally:
+        (pipeline.retriever.period_boost, pipeline.retriever.recent_weight, pipeline.retriever.period_filter,
+         pipeline.retriever.recent_window, pipeline_module.STRIP_TIME_PHRASES) = saved
+    return results
+
+
+def table(results: dict) -> str:
+    lines = ["| variant | month | day | latest | all | ms / question |", "|---|---|---|---|---|---|"]
+    for name, row in results["variants"].items():
+        cells = []
+        for kind in KINDS:
+            hit, total = row["hits"][kind]
+            cells.append(f"{hit / total:.3f} ({hit}/{total})" if total else "–")
+        hit = sum(row["hits"][k][0] for k in KINDS)
+        total = sum(row["hits"][k][1] for k in KINDS)
+        cells.append(f"**{hit / total:.3f}** ({hit}/{total})" if total else "–")
+        cells.append(f"{row['ms_per_question']:.1f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="Example: python bench/eval_dated.py --index-dir data/ant --sweep")
+    parser.add_argument("--index-dir", type=Path, required=True, help="an index of ANT articles")
+    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "dated_questions.jsonl")
+    parser.add_argument("--mode", default="hybrid", choices=("hybrid", "bm25", "dense"))
+    parser.add_argument("--sweep", action="store_true", help="also the alternatives (filter, weights, phrase kept)")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args(argv)
+    from retrieval.errors import RetrievalError
+    from retrieval.settings import Settings
+    try:
+        pipeline = Pipeline.load(Settings(index_dir=args.index_dir))
+    except RetrievalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    questions = read_questions(args.questions)
+    results = evaluate(pipeline, questions, DEFAULTS + (SWEEP if args.sweep else []), args.mode)
+    print(f"{args.questions.name} on {args.index_dir} ({len(pipeline.documents())} articles, mode {args.mode}): "
+          f"{results['asked']} questions asked, {results['skipped']} skipped (gold not in the index); "
+          f"a right article among the top {TOP_ARTICLES}:\n")
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
