@@ -100,7 +100,7 @@ def build_index_ray(
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise RetrievalError(f"Cannot start or reach the Ray cluster{f' at {address}' if address else ''} "
-                                 f"({_first_line(exc)}); check RAY_ADDRESS, or unset it to run Ray on this machine.") from None
+                                 f"({_last_line(exc)}); check RAY_ADDRESS, or unset it to run Ray on this machine.") from None
     # progress is the caller's callback: Ray Data's bars and per-run log lines stay off while it runs
     context = ray.data.DataContext.get_current()
     quiet = {"enable_progress_bars": False, "print_on_execution_start": False, "enable_auto_log_stats": False}
@@ -243,13 +243,16 @@ def _check_reachable(address: str | None) -> None:
 
 
 def _worker_error(exc: BaseException) -> str:
-    # a RayTaskError carries the worker's traceback; the expected errors' own message is the useful part
+    """The worker's own error: a failed task carries it as ``cause``; an actor that died while starting
+    (its model would not load, say) only as the last line of the traceback in its message."""
     cause = getattr(exc, "cause", None)
     if isinstance(cause, RetrievalError):
         return str(cause)
-    return _first_line(exc)
+    line = _last_line(exc)
+    name, sep, message = line.partition(": ")
+    return message if sep and name.startswith("retrieval.errors.") else line
 
 
-def _first_line(exc: BaseException) -> str:
+def _last_line(exc: BaseException) -> str:
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return lines[-1].strip() if lines else type(exc).__name__

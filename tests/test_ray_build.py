@@ -114,6 +114,45 @@ def test_ray_build_writes_to_milvus_lite(ray_session, seed_pipeline, tmp_path):
         assert pipeline.answer(question).text == seed_pipeline.answer(question).text
 
 
+WORKER_FAILS = """
+import sys
+from pathlib import Path
+
+import ray
+
+from retrieval.errors import RetrievalError
+from retrieval.ray_build import build_index_ray
+from retrieval.settings import Settings
+
+# a cluster that offers a GPU whose workers have no CUDA: each worker's embedder refuses to start
+ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+settings = Settings(_env_file=None, corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]), embedder="torch",
+                    embed_device="cuda")
+try:
+    build_index_ray(settings)
+except RetrievalError as exc:
+    print("REFUSED:", exc)  # Ray itself prints the dead worker's traceback on stdout too
+"""
+
+
+@pytest.mark.slow
+def test_a_failing_worker_stops_the_build_and_the_previous_index_serves(seed_index, tmp_path):
+    pytest.importorskip("torch", reason="the torch runtime is not installed")
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEED_CORPUS, corpus)
+    (corpus / "new.txt").write_text("خبر جديد\n\nافتتحت البلدية حديقة عامة جديدة في وسط المدينة.", encoding="utf-8")
+    index_dir = tmp_path / "index"
+    shutil.copytree(seed_index, index_dir)
+    before = (index_dir / "manifest.json").read_bytes()
+    done = subprocess.run([sys.executable, "-c", WORKER_FAILS, str(corpus), str(index_dir)], env=clean_env(),
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    refused = [line.removeprefix("REFUSED: ") for line in done.stdout.splitlines() if line.startswith("REFUSED: ")]
+    assert done.returncode == 0 and len(refused) == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert refused[0].startswith("A Ray worker failed, so nothing was written (the previous index still serves")
+    assert refused[0].endswith(": EMBED_DEVICE=cuda but torch sees no CUDA device; use cpu.")
+    assert (index_dir / "manifest.json").read_bytes() == before
+
+
 def test_command_refuses_ray_with_watch(capsys):
     assert index_build.main(["--ray", "--watch"]) == 2
     assert "--ray builds once" in capsys.readouterr().err
