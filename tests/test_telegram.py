@@ -166,24 +166,24 @@ def test_new_forgets_the_conversation(server, bot):
 
 def test_since_sets_a_period_for_the_chat_kept_across_new_and_lifted_by_off(server, bot):
     store = bot.application.bot_data["state"].store
-    [usage] = ask(server, 111, "/since")
+    [usage] = ask(server, 141, "/since")
     assert usage.text == SINCE_USAGE
-    [bad] = ask(server, 111, "/since قريباً")
-    assert "قريباً" in bad.text and "/since 2018-03-01" in bad.text and store.since(111) is None
-    [told] = ask(server, 111, "/since آذار ٢٠٩٩")  # Levantine month, Arabic-Indic digits
+    [bad] = ask(server, 141, "/since قريباً")
+    assert "قريباً" in bad.text and "/since 2018-03-01" in bad.text and store.since(141) is None
+    [told] = ask(server, 141, "/since آذار ٢٠٩٩")  # Levantine month, Arabic-Indic digits
     assert "2099-03-01" in told.text and "/since off" in told.text
-    assert str(store.since(111)) == "2099-03-01"
-    [now] = ask(server, 111, "/since")
+    assert str(store.since(141)) == "2099-03-01"
+    [now] = ask(server, 141, "/since")
     assert "2099-03-01" in now.text
-    [nothing] = ask(server, 111, QUESTION)  # no article is that new: nothing to quote
+    [nothing] = ask(server, 141, QUESTION)  # no article is that new: nothing to quote
     assert nothing.text.startswith(NO_ANSWER) and "نتنياهو" not in nothing.text
-    ask(server, 111, "/new")
-    assert str(store.since(111)) == "2099-03-01"  # a setting of the chat, not part of the conversation
-    [other] = ask(server, 112, QUESTION)  # another chat is not filtered
+    ask(server, 141, "/new")
+    assert str(store.since(141)) == "2099-03-01"  # a setting of the chat, not part of the conversation
+    [other] = ask(server, 142, QUESTION)  # another chat is not filtered
     assert "نتنياهو" in other.text
-    [off] = ask(server, 111, "/since off")
-    assert off.text == SINCE_OFF and store.since(111) is None
-    [answer] = ask(server, 111, QUESTION)
+    [off] = ask(server, 141, "/since off")
+    assert off.text == SINCE_OFF and store.since(141) is None
+    [answer] = ask(server, 141, QUESTION)
     assert "نتنياهو" in answer.text
     no_bad_requests(server)
 
