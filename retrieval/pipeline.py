@@ -87,7 +87,10 @@ class Pipeline:
         if not told and within is None:
             return None, resolved
         query = resolved
-        if told and STRIP_TIME_PHRASES and check_question(told.stripped, self.settings.max_question_chars) is None \
+        # the phrase goes only where the dates can do its work: an index without dates (XQuAD's
+        # Wikipedia paragraphs) or a period without articles keeps "في عام 1990" among the words
+        dated = told and self.newest_date() is not None and (told.frame is None or self.retriever.has_articles_in(told.frame))
+        if dated and STRIP_TIME_PHRASES and check_question(told.stripped, self.settings.max_question_chars) is None \
                 and any(ch.isalpha() for ch in told.stripped):
             query = told.stripped
         return DateBias(period=told.frame if told else None, within=within, recent=bool(told and told.recent)), query

@@ -126,6 +126,10 @@ class Retriever:
         known = self.chunk_days[self.chunk_days != UNKNOWN_DAY]
         return date.fromordinal(int(known.max())) if len(known) else None
 
+    def has_articles_in(self, frame: TimeFrame) -> bool:
+        """Whether any article was published in ``frame``."""
+        return bool(self._in(frame).any())
+
     def _in(self, frame: TimeFrame) -> np.ndarray:
         lo, hi = frame.ordinals()
         days = self.chunk_days

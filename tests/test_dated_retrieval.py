@@ -99,3 +99,13 @@ def test_questions_without_a_time_rank_exactly_as_before(seed_pipeline: Pipeline
         assert [(p.chunk_index, p.score) for p in with_dates.passages] == \
             [(p.chunk_index, p.score) for p in without.passages]
         assert with_dates.text == without.text
+
+
+def test_a_time_the_index_cannot_use_stays_among_the_words(seed_pipeline: Pipeline, dated: Pipeline) -> None:
+    """No article of the period (or no dates at all, as in XQuAD): the question is searched as it was asked."""
+    for pipeline, question in ((seed_pipeline, "Who won the Nobel Peace Prize in 2023?"),
+                               (dated, f"{TOPIC} في عام 2016؟")):
+        with_dates, without = pipeline.answer(question), pipeline.answer(question, dates=False)
+        assert [(p.chunk_index, p.score) for p in with_dates.passages] == \
+            [(p.chunk_index, p.score) for p in without.passages]
+        assert with_dates.abstained == without.abstained
