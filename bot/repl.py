@@ -31,10 +31,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def answer_json(answer: Answer) -> str:
-    """The JSON form for scripts: question, passages, excerpts, sources, abstained."""
-    data = answer.model_dump(mode="json")
-    data["answer_text"] = answer.text
-    return json.dumps(data, ensure_ascii=False, indent=1)
+    """The JSON form for scripts: question, passages, excerpts (with their resolved relative dates),
+    sources (with their dates), abstained."""
+    from bot.render import answer_data
+
+    return json.dumps(answer_data(answer), ensure_ascii=False, indent=1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -250,7 +250,8 @@ def test_question_json_has_the_documented_keys(seed_index: Path, tmp_path: Path)
         assert {"number", "doc_id", "title", "source", "url", "date"} <= set(source)
     assert data["excerpts"]
     for excerpt in data["excerpts"]:
-        assert {"text", "doc_id", "start", "end", "citations", "highlights", "score"} <= set(excerpt)
+        assert {"text", "doc_id", "start", "end", "citations", "highlights", "score", "dates"} <= set(excerpt)
+        assert isinstance(excerpt["dates"], list)  # resolved relative days (none: the seed articles carry no date)
         assert set(excerpt["citations"]) <= numbers
         assert all(len(span) == 2 for span in excerpt["highlights"])
     assert data["answer_text"] == "\n".join(e["text"] for e in data["excerpts"])
