@@ -91,6 +91,8 @@ def cache_key(corpus: Path, settings: Settings) -> str:
     corpus = Path(corpus).resolve()
     parts = [str(corpus), settings.embedder, str(settings.model), str(settings.chunk_size), str(settings.chunk_overlap),
              settings.faiss_factory, settings.bm25_backend, str(settings.sentence_vectors)]
+    if settings.search_backend != "local":  # each engine its own cached index (local keeps its old names)
+        parts += [settings.search_backend, str(settings.milvus_uri)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
