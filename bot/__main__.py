@@ -1,11 +1,14 @@
-"""`python -m bot`: run the Telegram bot (long polling, or a webhook when configured)."""
+"""`python -m bot`: run the Telegram bot (long polling, or a webhook when configured);
+`python -m bot --export-feedback FILE`: write the users' votes as a JSON Lines evaluation file."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
 import logging
+import sqlite3
 import sys
+from pathlib import Path
 from urllib.parse import urlparse
 
 from pydantic import ValidationError
@@ -28,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level on stderr (default INFO)",
     )
+    parser.add_argument(
+        "--export-feedback", metavar="FILE", type=Path,
+        help="write the users' votes on answers (from STATE_FILE) to FILE as JSON Lines, one QA item to"
+             " review per vote (README: Feedback), and exit; needs no token",
+    )
     return parser
 
 
@@ -40,6 +48,33 @@ def _without_rejected_token_traceback(record: logging.LogRecord) -> bool:
     from telegram.error import InvalidToken
 
     return not (record.exc_info and isinstance(record.exc_info[1], InvalidToken))
+
+
+def _export_feedback(state_file: Path, path: Path) -> int:
+    """Write the votes kept in ``state_file`` to ``path``; 1 when either cannot be used."""
+    from bot.feedback import export_feedback
+    from bot.state import StateStore
+
+    if not state_file.is_file():  # opening would create an empty state: a wrong STATE_FILE would go unnoticed
+        _error(f"no bot state at {state_file} (STATE_FILE): the bot has not run with it, so there are no votes")
+        return 1
+    try:
+        store = StateStore(state_file)
+    except (OSError, sqlite3.Error) as error:
+        _error(f"cannot read the bot state at {state_file}: {error}")
+        return 1
+    try:
+        votes, to_review = export_feedback(store, path)
+    except sqlite3.Error as error:
+        _error(f"cannot read the votes in {state_file}: {error}")
+        return 1
+    except OSError as error:
+        _error(f"cannot write {path}: {error.strerror or error}")
+        return 1
+    finally:
+        store.close()
+    print(f"wrote {votes} vote(s) to {path} ({to_review} not useful, marked review: true)", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         _error(f"invalid settings: {problems}")
         return EXIT_CONFIG
+    if args.export_feedback is not None:
+        return _export_feedback(settings.state_file, args.export_feedback)
 
     # Telegram and the index are imported only after the settings and the token are known to be usable.
     from bot.security import REDACTOR, TokenError, check_token, install_token_redaction

@@ -12,7 +12,6 @@ import weakref
 from dataclasses import dataclass, field
 
 from telegram import (
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
     Message,
@@ -24,11 +23,24 @@ from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.feedback import answered_record, now_iso, parse_vote_data, with_page
 from bot.rate_limit import UserRateLimit
-from bot.render import render_telegram, render_telegram_text
+from bot.render import (
+    MORE_PREFIX,
+    Block,
+    Run,
+    answer_markup,
+    clean_text,
+    pack_messages,
+    render_telegram,
+    render_telegram_text,
+    without_more,
+)
 from bot.security import is_allowed
 from bot.state import PendingMore, StateStore
+from bot.urls import is_web_url
 from retrieval import messages
+from retrieval.calendar_ar import format_date_ar, parse_date
 from retrieval.live import LivePipeline
 from retrieval.models import Answer
 from retrieval.pipeline import Pipeline
@@ -37,8 +49,10 @@ from retrieval.timeframe import TimeFrame, parse_period
 
 log = logging.getLogger(__name__)
 
-MORE_PREFIX = "more:"
+__all__ = ["MORE_PREFIX", "BotState"]  # bot/telegram.py routes the "more" button by its prefix
+
 MAX_LISTED_SOURCES = 50
+LATEST_HEADLINES = 10
 
 
 @dataclass
@@ -134,19 +148,23 @@ async def _say(update: Update, text: str) -> None:
     await _send(update, render_telegram_text(text), quote=_is_group(update))
 
 
-def _more_markup(key: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(messages.MORE_BUTTON, callback_data=MORE_PREFIX + key)]]
-    )
-
-
-def _hold_back(answer: Answer) -> PendingMore | None:
+def _hold_back(answer: Answer, vote_key: str | None) -> PendingMore | None:
     """What the "more" button will page through, under a fresh key (None: no button).
     The row keeps neither the excerpts already shown nor the passages: only what is to come."""
     if not answer.more or answer.abstained:
         return None
     kept = answer.model_copy(update={"excerpts": [], "passages": []})
-    return PendingMore(key=secrets.token_urlsafe(6), answer=kept)
+    return PendingMore(key=secrets.token_urlsafe(6), answer=kept, vote_key=vote_key)
+
+
+def _remember_for_votes(store: StateStore, chat_id: int, answer: Answer) -> str | None:
+    """Keep what the answer was under a fresh key for its vote buttons (None: no buttons,
+    for a refused question)."""
+    if answer.refused is not None:
+        return None
+    key = secrets.token_urlsafe(9)
+    store.save_answer(key, chat_id, answered_record(answer))
+    return key
 
 
 # ---------------------------------------------------------------- handlers
@@ -211,6 +229,25 @@ async def on_since(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _say(update, messages.SINCE_SET.format(day=frame.start))
 
 
+async def on_latest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/latest: the newest dated headlines of the index in use, each with its date (a link
+    when the article has a web address)."""
+    dated = [(day, info) for info in _state(context).pipeline.documents() if (day := parse_date(info.date))]
+    if not dated:
+        await _say(update, messages.NO_DATED_ARTICLES)
+        return
+    dated.sort(key=lambda pair: pair[0], reverse=True)  # stable: the index's order within a day
+    blocks = [Block((Run(messages.LATEST_HEADING, bold=True),))]
+    for day, info in dated[:LATEST_HEADLINES]:
+        title = clean_text(info.title) or clean_text(info.source)
+        label = f" ({format_date_ar(day)})"
+        if is_web_url(info.url):
+            blocks.append(Block((Run("• "), Run(title, href=info.url), Run(label))))
+        else:
+            blocks.append(Block((Run(f"• {title}{label}"),)))
+    await _send(update, pack_messages(blocks), quote=_is_group(update))
+
+
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     command = (update.effective_message.text or "").split(maxsplit=1)[0]
     target = command.partition("@")[2]
@@ -248,9 +285,10 @@ async def on_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         answer = await asyncio.to_thread(pipeline.answer, question, conversation, within=within)
         retrieval_ms = (time.perf_counter() - started) * 1000
         state.store.save_conversation(chat.id, conversation)
-        pending = _hold_back(answer)
+        vote_key = _remember_for_votes(state.store, chat.id, answer)
+        pending = _hold_back(answer, vote_key)
         state.store.save_pending_more(chat.id, pending)
-        markup = _more_markup(pending.key) if pending else None
+        markup = answer_markup(vote_key, pending.key if pending else None)
         await _send(update, render_telegram(answer), markup=markup, quote=_is_group(update))
         log.info(
             "answered chat=%s latency_ms=%.0f retrieval_ms=%.0f passages=%d abstained=%s",
@@ -274,23 +312,51 @@ async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         await query.answer()
         page = pending.answer.next_page(state.settings.answer_max_excerpts)
-        following = _hold_back(page)
+        vote_key = pending.vote_key
+        if vote_key and (record := state.store.answered(vote_key)) is not None:
+            state.store.save_answer(vote_key, chat.id, with_page(record, page))  # the vote is on all it showed
+        following = _hold_back(page, vote_key)
         state.store.save_pending_more(chat.id, following)
-        await _drop_button(query)
-        markup = _more_markup(following.key) if following else None
-        await _send(update, render_telegram(page), markup=markup)
+        await _drop_more_button(query)
+        await _send(update, render_telegram(page), markup=answer_markup(vote_key, following.key if following else None))
+
+
+async def on_vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A "useful / not useful" button: the vote is stored with the answer it is about (kept
+    in the state, so a restart loses nothing); a second vote replaces the first."""
+    state = _state(context)
+    query, chat, user = update.callback_query, update.effective_chat, update.effective_user
+    parsed = parse_vote_data(query.data or "")
+    if parsed is None or state.store.answered(parsed[1]) is None:
+        log.info("vote on an unknown answer chat=%s", chat.id)
+        await query.answer(messages.VOTE_FORGOTTEN)
+        return
+    vote, key = parsed
+    replaced = state.store.save_vote(key, chat.id, user.id, vote, now_iso())
+    log.info("vote chat=%s answer=%s vote=%s replaced=%s", chat.id, key, vote, replaced)
+    if replaced is None:
+        await query.answer(messages.VOTE_THANKS)
+    elif replaced == vote:
+        await query.answer(messages.VOTE_SAME)
+    else:
+        await query.answer(messages.VOTE_CHANGED[vote])
 
 
 async def on_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     await query.answer(messages.STALE_BUTTON)
-    if isinstance(query.message, Message) and query.message.reply_markup is not None:
-        await _drop_button(query)
+    await _drop_more_button(query)
 
 
-async def _drop_button(query) -> None:
+async def _drop_more_button(query) -> None:
+    """Take a used or stale "more" button off its message; the vote buttons stay."""
+    if not isinstance(query.message, Message) or query.message.reply_markup is None:
+        return
+    kept = without_more(query.message.reply_markup)
+    if kept == query.message.reply_markup:
+        return
     try:
-        await query.edit_message_reply_markup(reply_markup=None)
+        await query.edit_message_reply_markup(reply_markup=kept)
     except BadRequest as error:  # the message is too old to edit, or has no button any more
         log.debug("could not remove a button: %s", error)
 

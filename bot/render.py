@@ -8,12 +8,24 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from bot.feedback import vote_data
 from bot.urls import is_web_url
 from retrieval.calendar_ar import format_date_ar, parse_date
-from retrieval.messages import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING
+from retrieval.messages import (
+    MORE_BUTTON,
+    NO_ANSWER,
+    SOURCES_HEADING,
+    SUGGESTIONS_HEADING,
+    VOTE_NOT_USEFUL_BUTTON,
+    VOTE_USEFUL_BUTTON,
+)
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
 from retrieval.relative_dates import DateNote, resolve
+
+if TYPE_CHECKING:  # the REPL renders too: telegram is imported only where buttons are made
+    from telegram import InlineKeyboardMarkup
 
 TELEGRAM_LIMIT = 4096  # Telegram's limit on one message, in UTF-16 code units
 
@@ -261,6 +273,35 @@ def _message_blocks(answer: Answer) -> list[Block]:
         blocks.append(Block((Run(SUGGESTIONS_HEADING, bold=True),), gap="\n\n"))
         blocks += [Block(_suggestion_runs(info)) for info in answer.suggestions]
     return blocks
+
+
+# ---------------------------------------------------------------- buttons
+
+MORE_PREFIX = "more:"
+
+
+def answer_markup(vote_key: str | None, more_key: str | None) -> InlineKeyboardMarkup | None:
+    """The buttons under an answer: "useful / not useful" (on ``vote_key``), then "more"."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    rows = []
+    if vote_key:
+        rows.append([InlineKeyboardButton(VOTE_USEFUL_BUTTON, callback_data=vote_data("u", vote_key)),
+                     InlineKeyboardButton(VOTE_NOT_USEFUL_BUTTON, callback_data=vote_data("n", vote_key))])
+    if more_key:
+        rows.append([InlineKeyboardButton(MORE_BUTTON, callback_data=MORE_PREFIX + more_key)])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def without_more(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:
+    """``markup`` less its "more" button (a used or stale one); the vote buttons stay."""
+    from telegram import InlineKeyboardMarkup
+
+    if markup is None:
+        return None
+    rows = [[b for b in row if not (b.callback_data or "").startswith(MORE_PREFIX)] for row in markup.inline_keyboard]
+    rows = [row for row in rows if row]
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 # ---------------------------------------------------------------- splitting

@@ -1,5 +1,6 @@
 """Per-chat bot state in SQLite (JSON text, never pickle): conversations, held-back
-excerpts for the "more" button, each chat's /since date, and chats already told they are not allowed."""
+excerpts for the "more" button, each chat's /since date, chats already told they are not allowed,
+and the users' votes on answers (with what each answer was: bot/feedback.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,25 @@ import threading
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from retrieval.models import Answer, Conversation
+from retrieval.models import Answer, Conversation, Excerpt, Source
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (chat_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending_more (chat_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS refused_chats (chat_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS since_dates (chat_id INTEGER PRIMARY KEY, day TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, chat_id INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS answers_by_chat ON answers (chat_id);
+CREATE TABLE IF NOT EXISTS votes (
+    key TEXT NOT NULL, user_id INTEGER NOT NULL, chat_id INTEGER NOT NULL,
+    vote TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (key, user_id)
+);
 """
+# answers nobody voted on are kept for this many of a chat's latest answers (a vote on an older one is
+# answered politely and not recorded); answers with a vote are kept for the export
+KEPT_ANSWERS_PER_CHAT = 200
 
 
 class PendingMore(BaseModel):
@@ -26,6 +36,29 @@ class PendingMore(BaseModel):
 
     key: str
     answer: Answer
+    vote_key: str | None = None  # the answer's vote buttons, repeated under each page
+
+
+class AnsweredRecord(BaseModel):
+    """What one answer was, kept so that a vote on it can be recorded (even after a restart):
+    the question, the resolved question, the cited articles and the excerpts shown so far."""
+
+    question: str
+    resolved_question: str
+    abstained: bool = False
+    cited: list[Source] = Field(default_factory=list)
+    shown: list[Excerpt] = Field(default_factory=list)
+    time: str  # when it was answered, ISO 8601 UTC
+
+
+class Vote(BaseModel):
+    """One user's vote on one answer, with the answer it is about."""
+
+    key: str
+    chat_id: int
+    vote: str
+    time: str
+    answer: AnsweredRecord
 
 
 class StateStore:
@@ -118,3 +151,55 @@ class StateStore:
                 "INSERT OR IGNORE INTO refused_chats (chat_id) VALUES (?)", (chat_id,)
             )
             return cursor.rowcount == 1
+
+    # ------------------------------------------------------------ feedback
+
+    def save_answer(self, key: str, chat_id: int, record: AnsweredRecord) -> None:
+        """Remember an answer under its button key; a chat's oldest unvoted answers beyond
+        KEPT_ANSWERS_PER_CHAT are forgotten."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers (key, chat_id, data) VALUES (?, ?, ?)",
+                (key, chat_id, record.model_dump_json()),
+            )
+            self._db.execute(
+                "DELETE FROM answers WHERE chat_id = ? AND key NOT IN (SELECT key FROM votes) AND rowid NOT IN"
+                " (SELECT rowid FROM answers WHERE chat_id = ? ORDER BY rowid DESC LIMIT ?)",
+                (chat_id, chat_id, KEPT_ANSWERS_PER_CHAT),
+            )
+
+    def answered(self, key: str) -> AnsweredRecord | None:
+        row = self._one("SELECT data FROM answers WHERE key = ?", (key,))
+        if row is None:
+            return None
+        try:
+            return AnsweredRecord.model_validate_json(row[0])
+        except ValueError:
+            return None
+
+    def save_vote(self, key: str, chat_id: int, user_id: int, vote: str, time: str) -> str | None:
+        """Record ``vote`` on the answer ``key`` (a second vote by the same user replaces the
+        first); returns the vote it replaced (None the first time)."""
+        with self._lock:
+            row = self._db.execute("SELECT vote FROM votes WHERE key = ? AND user_id = ?", (key, user_id)).fetchone()
+            self._db.execute(
+                "INSERT OR REPLACE INTO votes (key, user_id, chat_id, vote, time) VALUES (?, ?, ?, ?, ?)",
+                (key, user_id, chat_id, vote, time),
+            )
+        return row[0] if row else None
+
+    def votes(self) -> list[Vote]:
+        """Every vote with its answer, oldest first (a row that cannot be read is left out)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT v.key, v.chat_id, v.vote, v.time, a.data FROM votes v JOIN answers a ON a.key = v.key"
+                " ORDER BY v.time, v.rowid"
+            ).fetchall()
+        votes = []
+        for key, chat_id, vote, time, data in rows:
+            try:
+                votes.append(Vote(key=key, chat_id=chat_id, vote=vote, time=time,
+                                  answer=AnsweredRecord.model_validate_json(data)))
+            except ValueError:
+                continue
+        return votes

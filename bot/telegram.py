@@ -17,6 +17,7 @@ from telegram.ext import (
 )
 
 from bot import handlers
+from bot.feedback import VOTE_PREFIX
 from bot.handlers import MORE_PREFIX, BotState
 from bot.rate_limit import UserRateLimit
 from bot.security import check_token, install_token_redaction
@@ -71,7 +72,9 @@ def build_application(
     application.add_handler(CommandHandler("sources", handlers.on_sources))
     application.add_handler(CommandHandler("new", handlers.on_new))
     application.add_handler(CommandHandler("since", handlers.on_since))
+    application.add_handler(CommandHandler("latest", handlers.on_latest))
     application.add_handler(CallbackQueryHandler(handlers.on_more, pattern=f"^{MORE_PREFIX}"))
+    application.add_handler(CallbackQueryHandler(handlers.on_vote, pattern=f"^{VOTE_PREFIX}"))
     application.add_handler(CallbackQueryHandler(handlers.on_stale_button))
     message = filters.UpdateType.MESSAGE
     application.add_handler(MessageHandler(message & filters.COMMAND, handlers.on_unknown_command))

@@ -12,6 +12,7 @@ from botapi_server import BOT_USERNAME, TOKEN, BotAPIServer, BotRunner, parse_ht
 from bot.rate_limit import UserRateLimit
 from bot.render import TELEGRAM_LIMIT, render_telegram, utf16_len
 from retrieval.messages import (
+    COMMAND_DESCRIPTIONS,
     EDITED,
     EMPTY_QUESTION,
     FORGOTTEN,
@@ -27,6 +28,8 @@ from retrieval.messages import (
     STALE_BUTTON,
     SUGGESTIONS_HEADING,
     TEXT_ONLY,
+    VOTE_NOT_USEFUL_BUTTON,
+    VOTE_USEFUL_BUTTON,
     count_articles,
 )
 from retrieval.models import Answer, Conversation, Excerpt, Source
@@ -112,6 +115,11 @@ def ask(server: BotAPIServer, chat_id: int, text: str, replies: int = 1, **optio
     return server.wait_for_messages(chat_id, before + replies)[before:]
 
 
+def more_data(message) -> str | None:
+    """The callback data of the message's "more" button (None: it has none)."""
+    return next((b["callback_data"] for b in message.buttons() if b["text"] == MORE_BUTTON), None)
+
+
 def no_bad_requests(server: BotAPIServer) -> None:
     refused = [(r.method, r.description) for r in server.errors() if r.status == 400]
     assert refused == []
@@ -125,7 +133,7 @@ def test_question_is_answered_with_citations_and_sources(server, bot):
     assert "نتنياهو" in reply.text and "ويتكوف" in reply.text
     assert SOURCES_HEADING in reply.text and "[1]" in reply.text
     assert any(entity["type"] == "bold" for entity in reply.entities)  # highlighted terms
-    assert [button["text"] for button in reply.buttons()] == [MORE_BUTTON]
+    assert [button["text"] for button in reply.buttons()] == [VOTE_USEFUL_BUTTON, VOTE_NOT_USEFUL_BUTTON, MORE_BUTTON]
     assert server.actions[101] == ["typing"]
     bot.wait_idle(server)
     assert bot.logs.count("answered chat=101 ") == 1
@@ -136,7 +144,8 @@ def test_start_help_and_help_addressed_to_the_bot(server, bot):
     for command in ("/start", "/help", f"/help@{BOT_USERNAME}"):
         [reply] = ask(server, 102, command)
         assert QUESTION in reply.text and "/sources" in reply.text
-    assert [c["command"] for c in server.commands] == ["start", "help", "sources", "new", "since"]
+    assert [c["command"] for c in server.commands] == ["start", "help", "sources", "new", "since", "latest"]
+    assert list(COMMAND_DESCRIPTIONS) == [c["command"] for c in server.commands]
 
 
 def test_sources_lists_every_article(server, bot, seed_pipeline):
@@ -193,21 +202,23 @@ def test_unanswerable_question_gets_the_abstention_message(server, bot, seed_pip
     assert expected.abstained
     [reply] = ask(server, 106, UNANSWERABLE)
     assert reply.text.startswith(expected.message)
-    assert SOURCES_HEADING not in reply.text and not reply.buttons()
+    assert SOURCES_HEADING not in reply.text and more_data(reply) is None
+    assert [b["text"] for b in reply.buttons()] == [VOTE_USEFUL_BUTTON, VOTE_NOT_USEFUL_BUTTON]  # an abstention is voted on too
     if expected.suggestions:
         assert SUGGESTIONS_HEADING in reply.text
 
 
 def test_more_button_shows_next_excerpts_then_goes_stale(server, bot, seed_pipeline):
     [answer_message] = ask(server, 107, QUESTION)
-    data = answer_message.buttons()[0]["callback_data"]
+    data = more_data(answer_message)
     assert len(data.encode()) <= 64 and QUESTION not in data
     held_back = seed_pipeline.answer(QUESTION).more
     query = server.press_button(107, answer_message.message_id, data)
     more = server.wait_for_messages(107, 2)[1:]
     assert held_back[0].text[:40] in more[0].text
     server.wait_for(lambda: server.callback_queries[query]["answered"] is not None)
-    assert server.messages[(107, answer_message.message_id)].get("reply_markup") is None  # button removed
+    kept = server.messages[(107, answer_message.message_id)]["reply_markup"]["inline_keyboard"]
+    assert [[b["text"] for b in row] for row in kept] == [[VOTE_USEFUL_BUTTON, VOTE_NOT_USEFUL_BUTTON]]  # "more" removed
     stale = server.press_button(107, answer_message.message_id, data)  # the same button again
     server.wait_for(lambda: server.callback_queries[stale]["answered"] is not None)
     assert server.callback_queries[stale]["answered"]["text"] == STALE_BUTTON
@@ -227,13 +238,12 @@ def test_more_button_pages_through_what_the_answer_holds_back(server, bot, seed_
     assert len(pages) >= 2  # the seed question holds back more than one page
     sent = ask(server, chat, QUESTION)
     for page in pages:
-        [button] = sent[-1].buttons()
         before = len(server.sent_to(chat))
-        server.press_button(chat, sent[-1].message_id, button["callback_data"])
+        server.press_button(chat, sent[-1].message_id, more_data(sent[-1]))
         sent = server.wait_for_messages(chat, before + len(render_telegram(page)))[before:]
         assert [message.html for message in sent] == render_telegram(page)  # Answer.next_page, as rendered
     bot.wait_idle(server)
-    assert sent[-1].buttons() == [] and len(server.sent_to(chat)) == 1 + len(pages)
+    assert more_data(sent[-1]) is None and len(server.sent_to(chat)) == 1 + len(pages)
     no_bad_requests(server)
 
 
@@ -382,7 +392,7 @@ def test_conversation_and_more_button_survive_a_restart(own_server, seed_pipelin
         [answer] = ask(server, 4001, IN_JERUSALEM)
     assert TOKEN not in first.logs.text()
     with BotRunner(settings, seed_pipeline) as second:
-        server.press_button(4001, answer.message_id, answer.buttons()[0]["callback_data"])
+        server.press_button(4001, answer.message_id, more_data(answer))
         [more] = server.wait_for_messages(4001, 2)[1:]
         assert SOURCES_HEADING in more.text
         [reply] = ask(server, 4001, FOLLOW_UP)
