@@ -15,6 +15,7 @@ import pytest
 from botapi_server import TOKEN, BotAPIServer
 
 from bot.security import REDACTOR, TokenError, check_token, install_token_redaction
+from retrieval.messages import COMMAND_DESCRIPTIONS
 from retrieval.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,7 +131,7 @@ def test_end_to_end_long_polling_and_graceful_stop(tmp_path, seed_index):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         stderr = _serve_one_question(server, process, "getUpdates")
-        assert [c["command"] for c in server.commands] == ["start", "help", "sources", "new"]
+        assert [c["command"] for c in server.commands] == list(COMMAND_DESCRIPTIONS)
     assert "answered chat=501" in stderr
     assert TOKEN not in stderr and TOKEN.replace(":", "%3A") not in stderr
     assert TOKEN.encode() not in (tmp_path / "state.sqlite3").read_bytes()
