@@ -214,3 +214,22 @@ def test_latest_lists_the_newest_headlines_with_their_dates_and_links(seed_pipel
     links = [entity["url"] for entity in reply.entities if entity["type"] == "text_link"]
     assert links == [article["url"] for article in newest_first]
     assert "28 يونيو 2018" in lines[1]
+
+
+def test_a_chats_unvoted_answers_are_pruned_and_voted_ones_kept(tmp_path):
+    from bot.state import KEPT_ANSWERS_PER_CHAT, AnsweredRecord, StateStore
+
+    store = StateStore(tmp_path / "state.sqlite3")
+    record = AnsweredRecord(question="س", resolved_question="س", time="2018-03-06T00:00:00+00:00")
+    store.save_answer("first", 7, record)
+    store.save_answer("voted", 7, record)
+    assert store.save_vote("voted", 7, 70, "useful", "t1") is None
+    assert store.save_vote("voted", 7, 71, "not_useful", "t2") is None  # another member of a group
+    assert store.save_vote("voted", 7, 70, "not_useful", "t3") == "useful"
+    for number in range(KEPT_ANSWERS_PER_CHAT):
+        store.save_answer(f"k{number}", 7, record)
+    store.save_answer("other chat", 8, record)
+    assert store.answered("first") is None and store.answered("k0") is not None
+    assert store.answered("voted") == record and store.answered("other chat") == record
+    assert [(v.key, v.vote, v.time) for v in store.votes()] == [("voted", "not_useful", "t2"), ("voted", "not_useful", "t3")]
+    store.close()
