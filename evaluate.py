@@ -69,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
                 print("error: --qa needs --corpus DIR", file=sys.stderr)
                 return 1
             qa, corpus = read_qa(args.qa), args.corpus
+            unreviewed = [item for item in qa if not item.answers]
+            if unreviewed:  # e.g. a feedback export (python -m bot --export-feedback) nobody has reviewed yet
+                print(f"note: {len(unreviewed)} question(s) in {args.qa} have no reference answer and are skipped "
+                      "(fill in \"answers\", or move a question the corpus cannot answer to --unanswerable)", file=sys.stderr)
+                qa = [item for item in qa if item.answers]
         if args.limit:
             qa = qa[: args.limit]
         print(f"Index: {cached_index_dir(corpus, settings)} (corpus {corpus})", file=sys.stderr)

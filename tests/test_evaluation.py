@@ -244,6 +244,8 @@ def test_evaluate_py_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch: p
         {"question": "كم عدد المحتجزين الذين ما زالوا لدى حماس في غزة وفق التقديرات الإسرائيلية؟", "answers": ["101"], "all": False},
         {"question": "في أي منتجع استضافت مصر القائمين على اتفاق وقف إطلاق النار بين إسرائيل وحماس؟",
          "answers": ["شرم الشيخ"], "all": False},
+        # a feedback export line nobody has reviewed yet: no reference answer, skipped with a note
+        {"question": "من التقى رشاد في القاهرة؟", "answers": [], "vote": "not useful", "review": True},
     ])
     unanswerable = _jsonl(tmp_path / "unanswerable.jsonl", [{"question": "من فاز بكأس العالم 2022؟"},
                                                             {"question": "ما هي عاصمة اليابان؟"}])
@@ -267,6 +269,7 @@ def test_evaluate_py_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch: p
     assert set(metrics) == {"n_questions", "mode", "k", "answer_recall", "passage_recall", "mrr", "mean_answer_chars",
                             "abstention", "conversation_recall", "latency_ms", "failures", "recall_curves"}
     assert metrics["n_questions"] == 3
+    assert "1 question(s)" in result.stderr and "no reference answer" in result.stderr
     assert (metrics["mode"], metrics["k"]) == (settings.mode, settings.top_k)
     assert metrics["answer_recall"] == 1.0
     recall = metrics["passage_recall"]
