@@ -174,14 +174,7 @@ class _RayEmbeddingCache(EmbeddingCache):
     def fill(self, texts: list[str], hashes: np.ndarray, embedder: Any, batch_size: int,
              progress: ProgressCallback | None = None) -> tuple[np.ndarray, int]:
         # ``embedder`` (the driver's) only named the vectors; the workers make their own
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        missing: list[int] = []
-        for i, key in enumerate(hashes.tolist()):
-            row = self._rows.get(key)
-            if row is None:
-                missing.append(i)
-            else:
-                out[i] = row
+        out, missing = self.lookup(hashes)
         if not missing:
             return out, 0
         report = progress or (lambda state: None)

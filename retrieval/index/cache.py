@@ -63,10 +63,9 @@ class EmbeddingCache:
             if vectors.shape == (len(hashes), self.dim):
                 self._rows.update(zip(hashes.tolist(), vectors))
 
-    def fill(self, texts: list[str], hashes: np.ndarray, embedder: Embedder, batch_size: int,
-             progress: ProgressCallback | None = None) -> tuple[np.ndarray, int]:
-        """Vectors for all ``texts``, embedding only the uncached ones (checkpointed)."""
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """An array with the cached vector of each hash, and the positions no cache holds (rows left unset)."""
+        out = np.empty((len(hashes), self.dim), dtype=np.float32)
         missing: list[int] = []
         for i, key in enumerate(hashes.tolist()):
             row = self._rows.get(key)
@@ -74,6 +73,12 @@ class EmbeddingCache:
                 missing.append(i)
             else:
                 out[i] = row
+        return out, missing
+
+    def fill(self, texts: list[str], hashes: np.ndarray, embedder: Embedder, batch_size: int,
+             progress: ProgressCallback | None = None) -> tuple[np.ndarray, int]:
+        """Vectors for all ``texts``, embedding only the uncached ones (checkpointed)."""
+        out, missing = self.lookup(hashes)
         if not missing:
             return out, 0
         report = progress or (lambda state: None)
