@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from retrieval.documents import LoadReport, load_corpus
 from retrieval.embedders import create as create_embedder
 from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.errors import EmbedderUnavailable, RetrievalError
-from retrieval.index.cache import EmbeddingCache, EmbedProgress, ProgressCallback
+from retrieval.index.cache import EmbeddingCache, ProgressCallback
 from retrieval.models import Document
 from retrieval.settings import Settings
 
@@ -171,31 +171,18 @@ class _RayEmbeddingCache(EmbeddingCache):
         self._ray = ray
         self._plan = plan
 
-    def fill(self, texts: list[str], hashes: np.ndarray, embedder: Any, batch_size: int,
-             progress: ProgressCallback | None = None) -> tuple[np.ndarray, int]:
+    def _embed(self, texts: list[str], missing: list[int], embedder: Any,
+               batch_size: int) -> Iterator[tuple[list[int], np.ndarray]]:
         # ``embedder`` (the driver's) only named the vectors; the workers make their own
-        out, missing = self.lookup(hashes)
-        if not missing:
-            return out, 0
-        report = progress or (lambda state: None)
-        chars_total = sum(len(texts[i]) for i in missing)
-        report(EmbedProgress(0, len(missing), 0, chars_total))
         # by length: a worker's batch holds texts of similar length, so little padding
-        missing.sort(key=lambda i: len(texts[i]))
+        missing = sorted(missing, key=lambda i: len(texts[i]))
         plan = self._plan
         vectors = self._ray.data.from_items([{"row": i, "text": texts[i]} for i in missing]).map_batches(
             _Encoder, fn_constructor_kwargs={"options": plan.embedder_options}, batch_size=WORKER_BATCH,
             compute=self._ray.data.ActorPoolStrategy(size=plan.workers), num_gpus=plan.num_gpus, num_cpus=plan.num_cpus)
-        done = chars = 0
         for batch in vectors.iter_batches(batch_size=CHECKPOINT, batch_format="numpy"):
             ids = np.asarray(batch["row"], dtype=np.int64)
-            part = np.asarray(batch["vector"], dtype=np.float32).reshape(len(ids), self.dim)
-            out[ids] = part
-            self._write_shard(hashes[ids], part)
-            done += len(ids)
-            chars += sum(len(texts[i]) for i in ids.tolist())
-            report(EmbedProgress(done, len(missing), chars, chars_total))
-        return out, len(missing)
+            yield ids.tolist(), np.asarray(batch["vector"], dtype=np.float32).reshape(len(ids), self.dim)
 
 
 class _Encoder:

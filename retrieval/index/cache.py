@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,19 +83,23 @@ class EmbeddingCache:
             return out, 0
         report = progress or (lambda state: None)
         chars_total = sum(len(texts[i]) for i in missing)
-        done = chars = 0
         report(EmbedProgress(0, len(missing), 0, chars_total))
-        checkpoint_every = max(batch_size * 16, 256)
-        for lo in range(0, len(missing), checkpoint_every):
-            ids = missing[lo : lo + checkpoint_every]
-            part = [texts[i] for i in ids]
-            vectors = embedder.embed_passages(part, batch_size, progress=None)
+        done = chars = 0
+        for ids, vectors in self._embed(texts, missing, embedder, batch_size):
             out[ids] = vectors
             self._write_shard(hashes[ids], vectors)
             done += len(ids)
-            chars += sum(len(t) for t in part)
+            chars += sum(len(texts[i]) for i in ids)
             report(EmbedProgress(done, len(missing), chars, chars_total))
         return out, len(missing)
+
+    def _embed(self, texts: list[str], missing: list[int], embedder: Embedder,
+               batch_size: int) -> Iterator[tuple[list[int], np.ndarray]]:
+        """(positions, their vectors) for the ``missing`` texts, a checkpoint's worth at a time."""
+        checkpoint_every = max(batch_size * 16, 256)
+        for lo in range(0, len(missing), checkpoint_every):
+            ids = missing[lo : lo + checkpoint_every]
+            yield ids, embedder.embed_passages([texts[i] for i in ids], batch_size, progress=None)
 
     def _write_shard(self, hashes: np.ndarray, vectors: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
