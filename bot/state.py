@@ -8,10 +8,13 @@ import sqlite3
 import threading
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
 from retrieval.models import Answer, Conversation, Excerpt, Source
+
+M = TypeVar("M", bound=BaseModel)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (chat_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
@@ -89,15 +92,21 @@ class StateStore:
         with self._lock:
             self._db.execute(sql, args)
 
+    def _stored(self, model: type[M], sql: str, args: tuple) -> M | None:
+        """The JSON row ``sql`` selects, read as ``model``; None when there is none or it cannot be read
+        (written by an incompatible version)."""
+        row = self._one(sql, args)
+        if row is None:
+            return None
+        try:
+            return model.model_validate_json(row[0])
+        except ValueError:
+            return None
+
     def conversation(self, chat_id: int) -> Conversation:
         """The chat's conversation (a new one when none is stored or it cannot be read)."""
-        row = self._one("SELECT data FROM conversations WHERE chat_id = ?", (chat_id,))
-        if row is not None:
-            try:
-                return Conversation.model_validate_json(row[0])
-            except ValueError:
-                pass  # written by an incompatible version: start afresh
-        return Conversation()
+        stored = self._stored(Conversation, "SELECT data FROM conversations WHERE chat_id = ?", (chat_id,))
+        return stored if stored is not None else Conversation()  # none yet, or unreadable: start afresh
 
     def save_conversation(self, chat_id: int, conversation: Conversation) -> None:
         self._write(
@@ -106,13 +115,7 @@ class StateStore:
         )
 
     def pending_more(self, chat_id: int) -> PendingMore | None:
-        row = self._one("SELECT data FROM pending_more WHERE chat_id = ?", (chat_id,))
-        if row is None:
-            return None
-        try:
-            return PendingMore.model_validate_json(row[0])
-        except ValueError:
-            return None
+        return self._stored(PendingMore, "SELECT data FROM pending_more WHERE chat_id = ?", (chat_id,))
 
     def save_pending_more(self, chat_id: int, pending: PendingMore | None) -> None:
         if pending is None or not pending.answer.more:
@@ -169,13 +172,7 @@ class StateStore:
             )
 
     def answered(self, key: str) -> AnsweredRecord | None:
-        row = self._one("SELECT data FROM answers WHERE key = ?", (key,))
-        if row is None:
-            return None
-        try:
-            return AnsweredRecord.model_validate_json(row[0])
-        except ValueError:
-            return None
+        return self._stored(AnsweredRecord, "SELECT data FROM answers WHERE key = ?", (key,))
 
     def save_vote(self, key: str, chat_id: int, user_id: int, vote: str, time: str) -> str | None:
         """Record ``vote`` on the answer ``key`` (a second vote by the same user replaces the
