@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 def _print_table(m: dict, n_failures: int) -> None:
     pr = m["passage_recall"]
     ab = m["abstention"]
+    un = m["unsure"]
     rows = [
         ("questions", m["n_questions"]), ("mode / k", f"{m['mode']} / {m['k']}"),
         ("answer recall", f"{m['answer_recall']:.3f}"),
@@ -112,6 +113,10 @@ def _print_table(m: dict, n_failures: int) -> None:
         ("MRR@10", f"{m['mrr']:.3f}"), ("mean answer chars", m["mean_answer_chars"]),
         ("unanswerable abstained", f"{ab['abstained_correctly']}/{ab['unanswerable']}"),
         ("answerable abstained", f"{ab['answerable_abstained']}/{m['n_questions']}"),
+        ("answered sure / not sure", f"{un['answered_sure']} (recall {_fmt(un['sure_recall'])}) / "
+                                     f"{un['answered_unsure']} (recall {_fmt(un['unsure_recall'])})"),
+        ("unanswerable abst.+flagged", f"{un['unanswerable_abstained_or_flagged']}/{un['unanswerable']} "
+                                       f"({un['unanswerable_flagged']} flagged not sure)"),
         ("conversation recall", "-" if m["conversation_recall"] is None else f"{m['conversation_recall']:.3f}"),
         ("latency p50 / p95 ms", f"{m['latency_ms']['p50']} / {m['latency_ms']['p95']}"),
     ]
@@ -119,6 +124,10 @@ def _print_table(m: dict, n_failures: int) -> None:
         print(f"{name:<26} {value}")
     for failure in m["failures"][:n_failures]:
         print(f"- missed: {failure['question']}  gold={failure.get('answers')}  shown={failure['shown'][:160]!r}")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _plot(curves: dict[str, list[float]], metrics: dict, path: Path) -> None:

@@ -126,11 +126,12 @@ def answer_data(answer: Answer) -> dict:
 
 
 def render_terminal(answer: Answer, color: bool = False) -> str:
-    """Excerpts with citations and highlighted terms, then the sources; or the abstention
-    message and the (clearly labelled) nearest articles."""
+    """Excerpts with citations and highlighted terms (under the notice when unsure), then the
+    sources; or the abstention message and the (clearly labelled) nearest articles."""
     if not answer.excerpts:
         return _render_terminal_message(answer, color)
-    lines: list[str] = []
+    # a message above excerpts is the "may not answer" notice of an unsure answer (Answer.unsure)
+    lines = [f"{_ANSI_BOLD}{answer.message}{_ANSI_RESET}" if color else answer.message, ""] if answer.message else []
     for excerpt in answer.excerpts:
         body = "".join(_terminal_piece(text, marked, color) for text, marked in _pieces(excerpt))
         citations = _citations(excerpt)
@@ -237,7 +238,7 @@ def telegram_blocks(answer: Answer) -> list[Block]:
     """The answer as styled blocks, before splitting into messages."""
     if not answer.excerpts:
         return _message_blocks(answer)
-    blocks: list[Block] = []
+    blocks = [Block((Run(clean_text(answer.message)),))] if answer.message else []  # the unsure notice
     for excerpt in answer.excerpts:
         runs = [Run(clean_text(text), bold=marked) for text, marked in _pieces(excerpt)]
         citations = _citations(excerpt)

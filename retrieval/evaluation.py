@@ -135,6 +135,13 @@ class Report:
     unanswerable: int = 0
     abstained_correctly: int = 0
     answerable_abstained: int = 0
+    # the "not sure" band (Answer.unsure): answerable questions answered sure / unsure and the gold
+    # found in each group; unanswerable questions answered with the notice
+    answered_sure: int = 0
+    sure_hits: int = 0
+    answered_unsure: int = 0
+    unsure_hits: int = 0
+    unanswerable_flagged: int = 0
     conv_turns: int = 0
     conv_hits: int = 0
     failures: list[dict] = field(default_factory=list)
@@ -153,10 +160,20 @@ class Report:
             "mean_answer_chars": round(float(np.mean(self.answer_chars)) if self.answer_chars else 0.0, 1),
             "abstention": {"unanswerable": self.unanswerable, "abstained_correctly": self.abstained_correctly,
                            "answerable_abstained": self.answerable_abstained},
+            "unsure": {"answered_sure": self.answered_sure, "answered_unsure": self.answered_unsure,
+                       "answerable_abstained": self.answerable_abstained,
+                       "sure_recall": _share(self.sure_hits, self.answered_sure),
+                       "unsure_recall": _share(self.unsure_hits, self.answered_unsure),
+                       "unanswerable": self.unanswerable, "unanswerable_flagged": self.unanswerable_flagged,
+                       "unanswerable_abstained_or_flagged": self.abstained_correctly + self.unanswerable_flagged},
             "conversation_recall": round(self.conv_hits / self.conv_turns, 4) if self.conv_turns else None,
             "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 2), "p95": round(float(np.percentile(lat, 95)), 2)},
             "failures": self.failures,
         }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 class Evaluator:
@@ -184,6 +201,11 @@ class Evaluator:
             report.answer_hits += hit
             report.answer_chars.append(len(answer.text))
             report.answerable_abstained += answer.abstained
+            if not answer.abstained:
+                report.answered_unsure += answer.unsure
+                report.unsure_hits += hit and answer.unsure
+                report.answered_sure += not answer.unsure
+                report.sure_hits += hit and not answer.unsure
             passages = self.pipeline.retriever.search(answer.resolved_question or item.question, k=max(RECALL_KS), mode=self.mode)
             first = next((p.rank for p in passages if contains_gold(p.text, QAItem("", item.answers))), None)
             for k in RECALL_KS:
@@ -193,7 +215,8 @@ class Evaluator:
                 self._curve(item, answer.resolved_question or item.question)
             if not hit:
                 report.failures.append({"question": item.question, "answers": item.answers, "all": item.all,
-                                        "abstained": answer.abstained, "first_gold_rank": first, "shown": answer.text})
+                                        "abstained": answer.abstained, "unsure": answer.unsure, "first_gold_rank": first,
+                                        "shown": answer.text})
 
     def _curve(self, item: QAItem, question: str) -> None:
         vector = self.pipeline.embedder.embed_query(question)
@@ -209,8 +232,10 @@ class Evaluator:
             answer, _ = self.ask(item)
             self.report.unanswerable += 1
             self.report.abstained_correctly += answer.abstained
+            self.report.unanswerable_flagged += answer.unsure
             if not answer.abstained:
-                self.report.failures.append({"question": item.question, "unanswerable": True, "shown": answer.text})
+                self.report.failures.append({"question": item.question, "unanswerable": True, "unsure": answer.unsure,
+                                             "shown": answer.text})
 
     def conversations(self, convs: list[Conv]) -> None:
         for conv in convs:

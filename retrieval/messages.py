@@ -18,6 +18,8 @@ TOO_LONG = "سؤالك طويل جداً ({size} حرفاً)؛ الحد {limit} 
 # ---------------------------------------------------------------- answers (composer and renderers)
 
 NO_ANSWER = "لم أجد إجابة لهذا السؤال في المصادر المتاحة."
+# leads an answer the composer is not sure of (Answer.unsure): the excerpts follow it
+UNSURE = "هذه أقرب المقتطفات إلى سؤالك في المقالات، لكنها قد لا تجيب عنه."
 SOURCES_HEADING = "المصادر:"
 SUGGESTIONS_HEADING = "مقالات قريبة (ليست إجابة):"
 NO_MORE = "لا مزيد من المقتطفات."
@@ -99,7 +101,7 @@ def telegram_help(article_count: int, bot_username: str | None, in_group: bool) 
         f" ({count_articles(article_count)})، باقتباسات حرفية من المقالات مع أرقام مصادرها.\n"
         f"اكتب سؤالك بالعربية، مثلاً: {EXAMPLE_QUESTION}\n"
         f"يمكنك أن تتابع بسؤال قصير مثل: {FOLLOW_UP_EXAMPLE}\n"
-        "إن لم أجد الجواب في المقالات قلت ذلك ولم أخمّن.\n"
+        "إن لم أجد الجواب في المقالات قلت ذلك ولم أخمّن، وإن لم أتأكد منه نبّهتك قبل المقتطفات.\n"
         "اذكر الوقت إن شئت (في مارس 2018، آخر أخبار ...) فأقدّم مقالات ذلك الوقت.\n"
         "تحت كل إجابة زرّان (👍 / 👎): رأيك يساعدنا على تحسين الإجابات."
         f"{group_hint}\n\n"

@@ -92,7 +92,11 @@ class Answer(BaseModel):
     passages: list[Passage] = Field(default_factory=list)
     highlight_terms: list[str] = Field(default_factory=list)
     abstained: bool = False
-    message: str | None = None  # shown instead of excerpts when abstaining or on bad input
+    # answered, but the answerability model is not sure the excerpts answer the question: ``message``
+    # says so above them (ComposerConfig.unsure_below; bench/fit_unsure.py measured the band)
+    unsure: bool = False
+    confidence: float | None = None  # the answerability model's probability (None: not computed)
+    message: str | None = None  # shown instead of excerpts when abstaining or on bad input; above them when unsure
     refused: RefusalReason | None = None  # set when the question itself was refused (message says why)
     suggestions: list[DocumentInfo] = Field(default_factory=list)  # nearest titles, not an answer
     mode: str = "hybrid"

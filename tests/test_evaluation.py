@@ -93,6 +93,9 @@ def test_report_to_dict_on_known_counts() -> None:
     report.answer_chars = [100, 200, 300, 401]
     report.latencies_ms = [10.0, 20.0, 30.0, 40.0]
     report.unanswerable, report.abstained_correctly, report.answerable_abstained = 3, 2, 1
+    # of the three answered: two sure (both hold the gold), one not sure (holds it); one unanswerable flagged
+    report.answered_sure, report.sure_hits, report.answered_unsure, report.unsure_hits = 2, 2, 1, 1
+    report.unanswerable_flagged = 1
     report.failures = [{"question": "q", "shown": ""}]
     data = report.to_dict()
     assert data == {
@@ -104,6 +107,8 @@ def test_report_to_dict_on_known_counts() -> None:
         "mrr": round((1 + 1 / 2 + 1 / 7) / 4, 4),
         "mean_answer_chars": 250.2,
         "abstention": {"unanswerable": 3, "abstained_correctly": 2, "answerable_abstained": 1},
+        "unsure": {"answered_sure": 2, "answered_unsure": 1, "answerable_abstained": 1, "sure_recall": 1.0,
+                   "unsure_recall": 1.0, "unanswerable": 3, "unanswerable_flagged": 1, "unanswerable_abstained_or_flagged": 3},
         "conversation_recall": None,  # no conversation turns asked
         "latency_ms": {"p50": 25.0, "p95": 38.5},
         "failures": [{"question": "q", "shown": ""}],
@@ -119,6 +124,7 @@ def test_an_empty_report_divides_by_nothing() -> None:
     assert data["passage_recall"] == {"1": 0.0, "3": 0.0, "5": 0.0, "10": 0.0}
     assert data["latency_ms"] == {"p50": 0.0, "p95": 0.0}
     assert data["conversation_recall"] is None
+    assert data["unsure"]["sure_recall"] is None and data["unsure"]["unsure_recall"] is None  # no answer in either group
 
 
 class _StubRetriever:
@@ -133,8 +139,9 @@ class _StubRetriever:
 class _StubPipeline:
     """Answers from a table; its retriever returns the same passages for every question."""
 
-    def __init__(self, answers: dict[str, str], passages: list[str]) -> None:
+    def __init__(self, answers: dict[str, str], passages: list[str], unsure: tuple[str, ...] = ()) -> None:
         self.answers = answers
+        self.unsure = unsure  # questions answered under the "may not answer" notice
         self.retriever = _StubRetriever(passages)
 
     def answer(self, question: str, conversation=None, *, k=None, mode=None) -> Answer:
@@ -142,7 +149,7 @@ class _StubPipeline:
         if text is None:
             return Answer(question=question, resolved_question=question, abstained=True, message="لا أعرف")
         excerpt = Excerpt(text=text, doc_id="d", start=0, end=len(text), citations=[1])
-        return Answer(question=question, resolved_question=question, excerpts=[excerpt])
+        return Answer(question=question, resolved_question=question, excerpts=[excerpt], unsure=question in self.unsure)
 
 
 def test_evaluator_counts_hits_ranks_and_abstentions() -> None:
@@ -163,6 +170,27 @@ def test_evaluator_counts_hits_ranks_and_abstentions() -> None:
     assert data["failures"][0]["first_gold_rank"] == 10
     assert data["failures"][-1]["unanswerable"] is True
     assert len(evaluator.report.latencies_ms) == 6
+    # nothing was answered under the notice: every answer counts as sure
+    assert data["unsure"] == {"answered_sure": 3, "answered_unsure": 0, "answerable_abstained": 1, "sure_recall": round(1 / 3, 4),
+                              "unsure_recall": None, "unanswerable": 2, "unanswerable_flagged": 0,
+                              "unanswerable_abstained_or_flagged": 1}
+
+
+def test_evaluator_counts_sure_and_unsure_answers_apart() -> None:
+    pipeline = _StubPipeline({"متى؟": "وصل فانس يوم الثلاثاء", "من؟": "التقى نتنياهو", "أين؟": "في مكان ما",
+                              "كم؟": "عدد ما"}, ["لا شيء"], unsure=("من؟", "أين؟", "كم؟"))
+    evaluator = Evaluator(pipeline, "hybrid", 5)
+    evaluator.qa([QAItem("متى؟", ["الثلاثاء"]), QAItem("من؟", ["نتنياهو"]), QAItem("أين؟", ["شرم الشيخ"]),
+                  QAItem("لماذا؟", ["السبب"])])
+    evaluator.unanswerable([QAItem("كم؟", []), QAItem("ماذا؟", [])])
+    data = evaluator.report.to_dict()
+    # sure: متى (hit); not sure: من (hit), أين (miss); abstained: لماذا. Unanswerable: كم flagged, ماذا abstained
+    assert data["unsure"] == {"answered_sure": 1, "answered_unsure": 2, "answerable_abstained": 1, "sure_recall": 1.0,
+                              "unsure_recall": 0.5, "unanswerable": 2, "unanswerable_flagged": 1,
+                              "unanswerable_abstained_or_flagged": 2}
+    assert data["answer_recall"] == 0.5 and data["abstention"]["abstained_correctly"] == 1  # the old keys as before
+    flagged = [f for f in data["failures"] if f.get("unanswerable")]
+    assert [f["question"] for f in flagged] == ["كم؟"] and flagged[0]["unsure"] is True
 
 
 # ---------------------------------------------------------------- SQuAD

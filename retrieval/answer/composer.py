@@ -10,6 +10,7 @@ from retrieval.answer.questions import query_stems, question_type
 from retrieval.answer.scoring import ANSWERABILITY, Candidate, answerability_row, candidates, question_idf, sentence_features
 from retrieval.answer.selection import abstain, add_neighbour_scores, build_answer, cut_long_sentences, select
 from retrieval.index import Index
+from retrieval.messages import UNSURE
 from retrieval.models import Answer, Passage
 
 
@@ -35,8 +36,11 @@ class Composer:
         scores = features @ cfg.weights.sentence_vector
         for cand, score in zip(cands, scores):
             cand.score = float(score)
-        if self.answerability(answerability_row(features, passages, resolved, qtype, idf)) < cfg.abstain_threshold:
-            return abstain(question, resolved, passages, q_stems)
+        probability = self.answerability(answerability_row(features, passages, resolved, qtype, idf))
+        if probability < cfg.abstain_threshold:
+            answer = abstain(question, resolved, passages, q_stems)
+            answer.confidence = round(probability, 4)
+            return answer
 
         if cfg.neighbour_weight:
             add_neighbour_scores(cands, cfg.neighbour_weight)
@@ -44,7 +48,11 @@ class Composer:
             cut_long_sentences(cands, cfg.max_excerpt_chars)
         ranked = sorted(cands, key=lambda c: -c.score)
         chosen, more = select(ranked, self.index, cfg)
-        return build_answer(self.index, question, resolved, passages, chosen, more, q_stems)
+        answer = build_answer(self.index, question, resolved, passages, chosen, more, q_stems)
+        answer.confidence = round(probability, 4)
+        if answer.excerpts and cfg.is_unsure(probability):
+            answer.unsure, answer.message = True, UNSURE
+        return answer
 
     def candidates(self, passages: list[Passage]) -> list[Candidate]:
         """The passages' sentences, each once (for calibration scripts too)."""

@@ -141,6 +141,16 @@ class ComposerConfig:
     # each score gains this share of its best neighbour's score (relative to the best score)
     neighbour_weight: float = 0.1
     abstain_threshold: float = 0.3  # answer when the answerability model says at least this (bench/README.md)
+    # answered below this, the answer leads with "may not answer the question" (Answer.unsure); 0, or
+    # not above abstain_threshold, turns the band off. bench/fit_unsure.py (READER=off): the lowest edge
+    # at which >= 90% of the unanswerable questions (seed + XQuAD-ar's 8 held-out articles) are abstained
+    # or flagged on both article folds: 181/193 caught, 95 of 1,685 answerable questions flagged (their
+    # excerpts hold the gold 0.52 of the time counting the flagged unanswerable ones, 0.88 above the edge)
+    unsure_below: float = 0.5
+
+    def is_unsure(self, probability: float) -> bool:
+        """Whether an answer of this answerability (at least abstain_threshold) is shown as not sure."""
+        return self.abstain_threshold <= probability < self.unsure_below
 
 
 _EXPECTED = (f"Expected {{\"format\": \"{WEIGHTS_FORMAT}\", \"sentence\": {{one number for each of {', '.join(FEATURES)}}}, "
