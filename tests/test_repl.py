@@ -17,16 +17,23 @@ import pytest
 from conftest import ROOT, SEED_CORPUS
 
 from bot.render import render_terminal
+from retrieval.answer import ComposerConfig
 from retrieval.documents import load_corpus
-from retrieval.messages import FORGOTTEN, NO_ANSWER, NO_MORE, REPL_MORE_HINT, REPL_PROMPT, SOURCES_HEADING
+from retrieval.messages import FORGOTTEN, NO_ANSWER, NO_MORE, REPL_MORE_HINT, REPL_PROMPT, SOURCES_HEADING, UNSURE
 from retrieval.pipeline import Pipeline
 from retrieval.question import check_question
 from retrieval.settings import Settings
 
 PROMPT = REPL_PROMPT
 QUESTION = "من التقى رشاد؟"
+IN_BAND = "كم عمر اللواء حسن رشاد؟"  # answered under the "not sure" notice (tests/test_unsure.py)
 WAIT = 60.0  # seconds at most for any one expected output (start-up loads the model; a busy CI machine took over 20)
 LONG_QUESTION = "من التقى رشاد " * 80  # 1,120 characters (1,119 trimmed), over MAX_QUESTION_CHARS
+
+
+def shipped_band() -> tuple[float, float]:
+    """The composer's abstention threshold and the upper edge of its "not sure" band."""
+    return ComposerConfig.abstain_threshold, ComposerConfig.unsure_below
 
 
 def refusal(question: str) -> str:
@@ -233,9 +240,10 @@ def test_question_json_has_the_documented_keys(seed_index: Path, tmp_path: Path)
                             cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8", timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert {"question", "resolved_question", "passages", "excerpts", "more", "sources", "abstained", "message",
-            "suggestions", "refused", "answer_text", "mode", "k"} <= set(data)
-    assert data["question"] == QUESTION and data["abstained"] is False
+    assert {"question", "resolved_question", "passages", "excerpts", "more", "sources", "abstained", "unsure", "confidence",
+            "message", "suggestions", "refused", "answer_text", "mode", "k"} <= set(data)
+    assert data["question"] == QUESTION and data["abstained"] is False and data["unsure"] is False
+    assert data["confidence"] >= shipped_band()[1]  # sure: no notice
     assert data["message"] is None and data["suggestions"] == [] and data["refused"] is None
     assert (data["mode"], data["k"]) == ("hybrid", 5)
     assert len(data["passages"]) == 5
@@ -274,6 +282,31 @@ def test_an_unknown_mode_in_the_settings_is_refused_before_loading(tmp_path: Pat
                             encoding="utf-8", timeout=300, check=False)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == "error: MODE: Unknown mode 'fastest'; choose one of: hybrid, bm25, dense.\n"
+
+
+def test_question_json_when_not_sure(seed_index: Path, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "bot.repl", "--index-dir", str(seed_index), "--question", IN_BAND, "--json"],
+                            cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8", timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    low, high = shipped_band()
+    assert data["unsure"] is True and data["abstained"] is False and low <= data["confidence"] < high
+    assert data["message"] == UNSURE and data["excerpts"]
+    assert data["answer_text"] == "\n".join(e["text"] for e in data["excerpts"])  # the notice is not the answer
+    text = subprocess.run([sys.executable, "-m", "bot.repl", "--index-dir", str(seed_index), "--question", IN_BAND],
+                          cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8", timeout=300, check=False)
+    assert text.returncode == 0 and text.stdout.startswith(UNSURE + "\n\n")
+
+
+def test_the_notice_leads_an_unsure_answer_and_its_more_pages(repl: Terminal, seed_pipeline: Pipeline) -> None:
+    answer = seed_pipeline.answer(IN_BAND)
+    assert answer.unsure and answer.more
+    shown = repl.ask(IN_BAND)
+    assert UNSURE in shown and render_terminal(answer) in shown
+    page = answer.next_page(seed_pipeline.settings.answer_max_excerpts)
+    shown = repl.ask(":more")
+    assert UNSURE in shown and render_terminal(page) in shown  # a page of "more" keeps the notice
+    assert UNSURE not in repl.ask(QUESTION)  # a sure answer has none
 
 
 def test_question_json_when_abstaining(seed_index: Path, tmp_path: Path) -> None:
