@@ -275,8 +275,10 @@ def test_evaluate_py_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch: p
         # a feedback export line nobody has reviewed yet: no reference answer, skipped with a note
         {"question": "من التقى رشاد في القاهرة؟", "answers": [], "vote": "not useful", "review": True},
     ])
+    # the third is near-topic: answered under the "not sure" notice (tests/test_unsure.py), not abstained
     unanswerable = _jsonl(tmp_path / "unanswerable.jsonl", [{"question": "من فاز بكأس العالم 2022؟"},
-                                                            {"question": "ما هي عاصمة اليابان؟"}])
+                                                            {"question": "ما هي عاصمة اليابان؟"},
+                                                            {"question": "كم عمر اللواء حسن رشاد؟"}])
     conversations = _jsonl(tmp_path / "conversations.jsonl", [{"turns": [
         {"question": "من التقى رشاد في القدس؟", "answers": ["نتنياهو"], "all": False},
         {"question": "ومتى كان ذلك؟", "answers": ["الثلاثاء"], "all": False}]}])
@@ -292,10 +294,11 @@ def test_evaluate_py_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch: p
         cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, encoding="utf-8", timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "answer recall" in result.stdout and "conversation recall" in result.stdout
+    assert "answered sure / not sure" in result.stdout and "3/3 (1 flagged not sure)" in result.stdout
 
     metrics = json.loads(out.read_text(encoding="utf-8"))
     assert set(metrics) == {"n_questions", "mode", "k", "answer_recall", "passage_recall", "mrr", "mean_answer_chars",
-                            "abstention", "conversation_recall", "latency_ms", "failures", "recall_curves"}
+                            "abstention", "unsure", "conversation_recall", "latency_ms", "failures", "recall_curves"}
     assert metrics["n_questions"] == 3
     assert "1 question(s)" in result.stderr and "no reference answer" in result.stderr
     assert (metrics["mode"], metrics["k"]) == (settings.mode, settings.top_k)
@@ -305,11 +308,15 @@ def test_evaluate_py_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch: p
     assert 0 < recall["1"] <= recall["3"] <= recall["5"] <= recall["10"] == 1.0
     assert recall["1"] <= metrics["mrr"] <= 1.0
     assert 0 < metrics["mean_answer_chars"] <= settings.answer_max_chars
-    assert metrics["abstention"] == {"unanswerable": 2, "abstained_correctly": 2, "answerable_abstained": 0}
+    assert metrics["abstention"] == {"unanswerable": 3, "abstained_correctly": 2, "answerable_abstained": 0}
+    assert metrics["unsure"] == {"answered_sure": 3, "answered_unsure": 0, "answerable_abstained": 0, "sure_recall": 1.0,
+                                 "unsure_recall": None, "unanswerable": 3, "unanswerable_flagged": 1,
+                                 "unanswerable_abstained_or_flagged": 3}
     assert metrics["conversation_recall"] == 1.0
     assert set(metrics["latency_ms"]) == {"p50", "p95"}
     assert 0 < metrics["latency_ms"]["p50"] <= metrics["latency_ms"]["p95"]
-    assert metrics["failures"] == []
+    flagged = metrics["failures"]  # an unanswerable question answered, even under the notice, is listed
+    assert [(f["question"], f.get("unanswerable"), f.get("unsure")) for f in flagged] == [("كم عمر اللواء حسن رشاد؟", True, True)]
     curves = metrics["recall_curves"]
     assert set(curves) == {"bm25", "dense", "hybrid"}
     for values in curves.values():

@@ -26,7 +26,7 @@ from bot.render import (
     utf16_len,
 )
 from retrieval.build import build_index
-from retrieval.messages import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING
+from retrieval.messages import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING, UNSURE
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
@@ -165,6 +165,26 @@ def test_long_answer_is_split_in_valid_messages_on_sentence_boundaries():
     assert squash(messages[0]).endswith("النار.")
     assert squash(long_text) + "[1]" in squash("".join("".join(parse(m).text) for m in messages))
     assert SOURCES_HEADING in messages[-1]
+
+
+def test_an_unsure_answer_split_in_messages_leads_with_the_notice_once():
+    sentence = "التقى رشاد نتنياهو في القدس يوم الثلاثاء لبحث وقف إطلاق النار. "
+    answer = make_answer([sentence * 80, ARABIC], [[(6, 10)], []], unsure=True, message=UNSURE, confidence=0.41)
+    messages = render_telegram(answer)
+    assert all(utf16_len(m) <= TELEGRAM_LIMIT for m in messages)
+    # first and once (an excerpt too long to share its message follows in the next; real answers are
+    # within ANSWER_MAX_CHARS, far below Telegram's limit, and stay in one message)
+    assert messages[0].startswith(UNSURE) and "".join(messages).count(UNSURE) == 1
+    assert UNSURE not in parse(messages[0]).bold  # plain words, not a highlighted term
+    terminal = render_terminal(answer)
+    assert terminal.startswith(UNSURE + "\n\n") and terminal.count(UNSURE) == 1
+    assert SOURCES_HEADING in terminal and "[1]" in terminal
+    # a page of "more" is an answer of its own: it leads with the notice too
+    held = answer.model_copy(update={"excerpts": answer.excerpts[1:], "more": answer.excerpts[1:]})
+    page = held.next_page(1)
+    assert page.unsure and render_terminal(page).startswith(UNSURE)
+    data = answer_data(page)
+    assert (data["unsure"], data["confidence"], data["message"]) == (True, 0.41, UNSURE)
 
 
 def test_unbreakable_bold_run_is_cut_with_tags_closed_and_reopened():
