@@ -211,6 +211,12 @@ def _convert(settings, quiet: bool) -> int:
     folder = ensure_converted(settings.models_dir, progress=None if quiet else (lambda msg: print(msg, file=sys.stderr)))
     if not quiet:
         print(f"Model folder {folder} is ready ({time.perf_counter() - started:.1f} s).", file=sys.stderr)
+    if settings.reader == "on":  # the reader's question tower: the shipped layers over these weights, once
+        from retrieval.reader.tower import ensure_graph
+
+        graph = ensure_graph(settings.models_dir)
+        if not quiet:
+            print(f"Reader question tower {graph} is ready (READER=off skips it).", file=sys.stderr)
     return 0
 
 

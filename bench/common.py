@@ -27,7 +27,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 ANT = SHARED_DATA / "ant-news" / "ant_news_2018.jsonl.gz"
 ANT_ARTICLES = 31_508
 XQUAD = SHARED_DATA / "xquad" / "xquad.ar.json"
-QUERY_STAGES = ("embed_query_ms", "bm25_ms", "dense_ms", "fusion_ms", "compose_ms", "other_ms", "total_ms")
+QUERY_STAGES = ("embed_query_ms", "bm25_ms", "dense_ms", "fusion_ms", "reader_ms", "compose_ms", "other_ms", "total_ms")
 BUILD_STAGES = ("load+chunk", "embed", "bm25", "faiss", "write")
 
 

@@ -118,7 +118,7 @@ class LivePipeline:
             try:
                 # the embedder is reused: Index.load refuses an index built for another one
                 index = Index.load(self.settings.index_dir, self.settings)
-                new = Pipeline(self.settings, index, old.embedder)
+                new = Pipeline(self.settings, index, old.embedder, old.reader)
             except (RetrievalError, OSError) as exc:
                 self._refused_signature, self.refused = signature, str(exc)
                 log.error("the new index at %s was refused; still serving the previous one (%d documents): %s",

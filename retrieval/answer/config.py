@@ -140,6 +140,10 @@ class ComposerConfig:
     # a sentence next to a strong one often holds the answer ("...; this is called X."):
     # each score gains this share of its best neighbour's score (relative to the best score)
     neighbour_weight: float = 0.1
+    # the reader's similarities (retrieval/reader) spread several times wider than plain e5's (0.27-0.32
+    # against 0.774-0.780 on one seed question), so they count this fraction of the "dense" weight
+    # (bench/eval_reader.py --scales, cross-fitted)
+    reader_scale: float = 1.0
     abstain_threshold: float = 0.3  # answer when the answerability model says at least this (bench/README.md)
     # answered below this, the answer leads with "may not answer the question" (Answer.unsure); 0, or
     # not above abstain_threshold, turns the band off. bench/fit_unsure.py (READER=off): the lowest edge

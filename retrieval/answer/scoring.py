@@ -111,7 +111,7 @@ def sentence_features(index: Index, cands: list[Candidate], passages: list[Passa
     top_passage = max((p.score for p in passages), default=1.0) or 1.0
     out = np.zeros((len(cands), len(FEATURES)), dtype=np.float64)
     columns = {name: out[:, i] for i, name in enumerate(FEATURES)}  # views: writing them fills ``out``
-    columns["dense"][:] = _sentence_similarity(index, cands, query_vector)
+    columns["dense"][:] = sentence_similarity(index, cands, query_vector)
     coverage_by_sentence: dict[int, float] = {}
     for row, cand in enumerate(cands):
         words = set(tokenize(cand.text))
@@ -148,7 +148,8 @@ def answerability_row(features: np.ndarray, passages: list[Passage], resolved: s
     return np.array([values[name] for name in ANSWERABILITY])
 
 
-def _sentence_similarity(index: Index, cands: list[Candidate], query_vector: np.ndarray | None) -> np.ndarray:
+def sentence_similarity(index: Index, cands: list[Candidate], query_vector: np.ndarray | None) -> np.ndarray:
+    """Each candidate's similarity to the question (its sentence vector against ``query_vector``)."""
     if query_vector is None:
         return np.zeros(len(cands))
     vectors = index.sentence_vectors

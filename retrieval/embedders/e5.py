@@ -151,14 +151,14 @@ class OnnxE5Embedder(E5Embedder):
     backend = "onnx"
 
     def __init__(self, model: str | None = None, models_dir: Path = DEFAULT_MODELS_DIR, precision: str = "q4",
-                 threads: int = 0, spin: bool = False) -> None:
+                 threads: int = 0, spin: bool = False, graph: Path | None = None) -> None:
         super().__init__(model, models_dir)
         try:
             import onnxruntime as ort
         except ImportError as exc:  # pragma: no cover - a broken install
             raise EmbedderUnavailable(f"onnxruntime is not installed ({exc}); run `pip install onnxruntime`.") from exc
         self.precision = precision
-        graph = self.folder / f"encoder-{precision}.onnx"
+        graph = graph or self.folder / f"encoder-{precision}.onnx"  # ``graph``: another graph of the same model (the reader)
         if precision not in VARIANTS or not graph.is_file():
             raise EmbedderUnavailable(f"No {graph.name} in {self.folder}; E5_PRECISION must be one of {', '.join(VARIANTS)}.")
         options = ort.SessionOptions()
