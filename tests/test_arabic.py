@@ -238,3 +238,26 @@ def test_sentence_spans_are_ordered_stripped_and_in_bounds(text: str) -> None:
         assert piece == piece.strip()
         assert any(ch.isalnum() for ch in piece)
         previous_end = end
+
+
+def test_the_compiled_stemmer_is_used_and_stems_as_the_python_one() -> None:
+    # PyStemmer (a dependency) makes snowballstemmer hand its work to the compiled Snowball; the stems of
+    # every word of the seed articles and of XQuAD-ar's paragraphs must be those of the pure-Python stemmer
+    import json
+
+    import Stemmer
+    from conftest import ROOT
+    from snowballstemmer.arabic_stemmer import ArabicStemmer
+
+    from retrieval import arabic
+
+    assert isinstance(arabic._stemmer(), Stemmer.Stemmer)
+    texts = [p.read_text(encoding="utf-8") for p in SEED_CORPUS.iterdir()]
+    xquad = ROOT.parent / "shared/data/xquad/xquad.ar.json"  # where it is beside the repository
+    if xquad.is_file():
+        data = json.loads(xquad.read_text(encoding="utf-8"))["data"]
+        texts += [paragraph["context"] for article in data for paragraph in article["paragraphs"]]
+    words = sorted({w for text in texts for w in tokenize(text) if "\u0600" <= w[0] <= "\u06ff"})
+    assert len(words) > 1_000
+    python = ArabicStemmer()
+    assert [arabic._stemmer().stemWord(w) for w in words] == [python.stemWord(w) for w in words]
