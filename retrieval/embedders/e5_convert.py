@@ -153,6 +153,12 @@ def write_folder(weights: E5Weights, folder: Path, say: Callable[[str], None]) -
     })
 
 
+# e5.c's per-layer tensor names -> BertModel's (``l3.q.w`` <-> ``encoder.layer.3.attention.self.query.weight``)
+BERT_LAYER_NAMES = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+                    "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
+                    "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}
+
+
 def _bert_state(weights: E5Weights) -> dict[str, np.ndarray]:
     t, h = weights.tensors, weights.hyper
     state = {
@@ -165,11 +171,8 @@ def _bert_state(weights: E5Weights) -> dict[str, np.ndarray]:
         "pooler.dense.weight": np.eye(h.hidden, dtype=np.float32),
         "pooler.dense.bias": np.zeros(h.hidden, np.float32),
     }
-    names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-             "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-             "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}
     for layer in range(h.layers):
-        for short, long in names.items():
+        for short, long in BERT_LAYER_NAMES.items():
             state[f"encoder.layer.{layer}.{long}.weight"] = t[f"l{layer}.{short}.w"]
             state[f"encoder.layer.{layer}.{long}.bias"] = t[f"l{layer}.{short}.b"]
     return {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in state.items()}

@@ -8,7 +8,6 @@ composer's sentence similarity, against the index's own sentence vectors: no ind
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -16,25 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.embedders.e5_convert import IDENTITY
+from retrieval.embedders.e5_convert import BERT_LAYER_NAMES, IDENTITY
 from retrieval.errors import EmbedderUnavailable
+from retrieval.store import file_digest
 
 WEIGHTS = Path(__file__).parent / "weights" / "question-tower.safetensors"
-_SHORT = {"attention.self.query": "q", "attention.self.key": "k", "attention.self.value": "v",
-          "attention.output.dense": "ao", "attention.output.LayerNorm": "aln", "intermediate.dense": "fi",
-          "output.dense": "fo", "output.LayerNorm": "oln"}
+_SHORT = {long: short for short, long in BERT_LAYER_NAMES.items()}  # BertModel's names -> e5.c's
 
 
 class ReaderError(EmbedderUnavailable):
     """The reader's weights are missing, damaged or made for another model; the message says how to fix it."""
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_meta(weights: Path = WEIGHTS) -> dict:
@@ -48,7 +38,7 @@ def load_meta(weights: Path = WEIGHTS) -> dict:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ReaderError(f"{meta_path} is unreadable ({exc}); restore it from the repository or set READER=off.") from exc
-    if file_sha256(weights) != meta.get("sha256"):
+    if file_digest(weights) != meta.get("sha256"):
         raise ReaderError(f"{weights.name} does not match the checksum in {meta_path.name}: the file is damaged; "
                           f"restore it (git checkout) or retrain it ({meta.get('provenance', {}).get('command', '')}).")
     return meta

