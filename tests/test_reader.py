@@ -125,3 +125,25 @@ def test_the_reader_keeps_quotes_verbatim_and_abstention_unchanged(seed_index, r
         assert all(e.text in texts[e.doc_id] for e in a.excerpts), question
         changed += a.text != b.text
     assert changed  # and it does reorder some
+
+
+def test_training_examples_point_at_the_sentence_holding_the_answer_and_folds_keep_articles_whole() -> None:
+    from conftest import ROOT
+
+    from retrieval.reader.data import fold_of, load
+
+    xquad = ROOT.parent / "shared" / "data" / "xquad"
+    if not (xquad / "xquad.ar.json").is_file():
+        pytest.skip("../shared/data/xquad is not beside the repository")
+    data = load(xquad, None, languages=("ar", "en"))
+    arabic = {e.qid: e for e in data.examples if e.language == "ar"}
+    answers = {qa["id"]: qa["answers"][0]["text"] for a in json.loads((xquad / "xquad.ar.json").read_text(encoding="utf-8"))["data"]
+               for p in a["paragraphs"] for qa in p["qas"]}
+    assert len(arabic) > 1100  # nearly all 1,190: an answer across two sentences is left out
+    for example in data.examples:
+        assert example.gold in example.sentences
+        assert answers[example.qid].strip() in data.sentences[example.gold]
+        # the English question is the same question: same gold sentence, same article, same fold
+        twin = arabic[example.qid]
+        assert (example.gold, example.article, fold_of(example.article)) == (twin.gold, twin.article, fold_of(twin.article))
+    assert {fold_of(e.article) for e in data.examples} == {0, 1}

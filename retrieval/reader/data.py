@@ -35,7 +35,6 @@ class Example:
 @dataclass
 class Dataset:
     sentences: list[str]  # Arabic sentence texts
-    paragraph_of: list[int]  # each sentence's paragraph number
     examples: list[Example]
 
     def fingerprint(self) -> str:
@@ -61,17 +60,12 @@ def _gold_sentence(spans: list[tuple[int, int]], context: str, answer: dict) -> 
 
 def load(xquad_dir: Path | None, arcd_file: Path | None, languages: tuple[str, ...] = XQUAD_LANGUAGES) -> Dataset:
     sentences: list[str] = []
-    paragraph_of: list[int] = []
     examples: list[Example] = []
-    paragraphs = 0
 
     def add_paragraph(context: str) -> tuple[list[tuple[int, int]], int]:
-        nonlocal paragraphs
         spans = sentence_units(context, SENTENCE_MAX_CHARS)
         first = len(sentences)
         sentences.extend(context[lo:hi] for lo, hi in spans)
-        paragraph_of.extend([paragraphs] * len(spans))
-        paragraphs += 1
         return spans, first
 
     if xquad_dir is not None:
@@ -104,4 +98,4 @@ def load(xquad_dir: Path | None, arcd_file: Path | None, languages: tuple[str, .
                     if gold is not None:
                         examples.append(Example(qa["question"].strip(" -\n"), "ar", "arcd", f"arcd:{article['title']}",
                                                 ids, first + gold, qa["id"]))
-    return Dataset(sentences, paragraph_of, examples)
+    return Dataset(sentences, examples)

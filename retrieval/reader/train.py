@@ -96,7 +96,7 @@ class QuestionTower:
                 self.trainable[name].copy_(self.torch.from_numpy(np.asarray(value, np.float32)))
 
 
-def metrics(examples: list[Example], qvecs: np.ndarray, svecs: np.ndarray, paragraph_of: list[int]) -> dict:
+def metrics(examples: list[Example], qvecs: np.ndarray, svecs: np.ndarray) -> dict:
     """Sentence top-1 within the gold paragraph, and how well the best sentence's similarity tells the
     gold paragraph from another paragraph of the same article (AUC: answerable vs near-topic)."""
     if not examples:
@@ -118,7 +118,7 @@ def metrics(examples: list[Example], qvecs: np.ndarray, svecs: np.ndarray, parag
     return {"questions": len(examples), "top1": float(np.mean(hits)), "auc": auc}
 
 
-def report(examples: list[Example], qvecs: np.ndarray, svecs: np.ndarray, paragraph_of: list[int]) -> dict:
+def report(examples: list[Example], qvecs: np.ndarray, svecs: np.ndarray) -> dict:
     groups = {
         "xquad-ar": lambda e: e.source == "xquad" and e.language == "ar",
         "xquad-en": lambda e: e.source == "xquad" and e.language == "en",
@@ -127,7 +127,7 @@ def report(examples: list[Example], qvecs: np.ndarray, svecs: np.ndarray, paragr
     out = {}
     for name, keep in groups.items():
         idx = [i for i, e in enumerate(examples) if keep(e)]
-        out[name] = metrics([examples[i] for i in idx], qvecs[idx], svecs, paragraph_of)
+        out[name] = metrics([examples[i] for i in idx], qvecs[idx], svecs)
     return out
 
 
@@ -161,7 +161,7 @@ def train(args: argparse.Namespace) -> dict:
     result_path = out / "figures.json"
     figures: dict = json.loads(result_path.read_text()) if result_path.is_file() else {}
     if "base" not in figures and test_ex:
-        figures["base"] = report(test_ex, tower.embed([e.question for e in test_ex]), svecs, dataset.paragraph_of)
+        figures["base"] = report(test_ex, tower.embed([e.question for e in test_ex]), svecs)
         log.info("base %s", json.dumps(figures["base"]))
     params = list(tower.trainable.values())
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
@@ -215,8 +215,7 @@ def train(args: argparse.Namespace) -> dict:
                       f"{(time.time() - t0) / (step + 1):.2f} s/step", file=sys.stderr, flush=True)
         _save(out / f"epoch-{epoch + 1}.safetensors", tower.state(), {"epoch": epoch + 1, "loss": float(np.mean(losses))})
         if test_ex:
-            figures[f"epoch-{epoch + 1}"] = report(test_ex, tower.embed([e.question for e in test_ex]), svecs,
-                                                   dataset.paragraph_of)
+            figures[f"epoch-{epoch + 1}"] = report(test_ex, tower.embed([e.question for e in test_ex]), svecs)
             log.info("epoch %d %s", epoch + 1, json.dumps(figures[f"epoch-{epoch + 1}"]))
         figures.setdefault("runs", {})[f"epoch-{epoch + 1}"] = {"loss": float(np.mean(losses)),
                                                                 "seconds": round(time.time() - t0, 1)}
