@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -73,6 +74,10 @@ def _interactive(live, k: int, mode: str, color: bool, render) -> int:
         import readline  # noqa: F401  (arrow-key history and editing for input())
     except ImportError:  # pragma: no cover - not on every platform
         pass
+    # Ctrl-C must leave the session even when the REPL was started by something that ignores SIGINT (a
+    # script's background job, a supervisor): Python then installs no handler, and Ctrl-C would do nothing
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     docs = live.current().documents()
     print(messages.REPL_BANNER.format(count=len(docs)))
     conversation = Conversation()
