@@ -25,7 +25,7 @@ SENTENCE_MAX_CHARS = 1200  # the index's chunk size: sentence_units cuts with it
 class Example:
     question: str
     language: str
-    source: str  # "xquad" | "arcd"
+    source: str  # "xquad" | "arcd" | "ant" (cloze questions from the news archive: retrieval/reader/cloze.py)
     article: str  # the fold key: every language of one article falls in one fold
     sentences: tuple[int, ...]  # the paragraph's sentences (ids into the sentence table)
     gold: int  # the sentence id holding the answer

