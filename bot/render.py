@@ -1,16 +1,18 @@
-"""Answer -> terminal text, Telegram HTML messages (escaped, balanced, split at 4096) and the JSON
-form. Each source shows its publication date; a relative date inside an excerpt ("اليوم الثلاثاء")
-is resolved against its article's date and shown on a line of its own under the excerpt, never
-inside the quote (quotes stay verbatim)."""
+"""Answer -> terminal text, Telegram HTML messages (escaped, balanced, split at 4096: bot/telegram_html.py)
+and the JSON form. The question's words are marked (Excerpt.highlights: Telegram bold, terminal yellow or
+«»), and the answer phrase more strongly (Excerpt.answer: Telegram bold and underlined, terminal bold and
+underlined or **...**; it wins over a question word inside it). Each source shows its publication date;
+a relative date inside an excerpt ("اليوم الثلاثاء") is resolved against its article's date and shown on a
+line of its own under the excerpt, never inside the quote (quotes stay verbatim)."""
 
 from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.feedback import vote_data
+from bot.telegram_html import TELEGRAM_LIMIT, Block, Run, pack_messages, runs_html, utf16_len
 from bot.urls import is_web_url
 from retrieval.calendar_ar import format_date_ar, parse_date
 from retrieval.messages import (
@@ -27,17 +29,18 @@ from retrieval.relative_dates import DateNote, resolve
 if TYPE_CHECKING:  # the REPL renders too: telegram is imported only where buttons are made
     from telegram import InlineKeyboardMarkup
 
-TELEGRAM_LIMIT = 4096  # Telegram's limit on one message, in UTF-16 code units
-
 _ANSI_HIGHLIGHT = "\x1b[1;33m"
 _ANSI_DIM = "\x1b[2m"
 _ANSI_BOLD = "\x1b[1m"
 _ANSI_RESET = "\x1b[0m"
+_ANSI_ANSWER = "\x1b[1;4m"  # bold and underlined: apart from the question's words (bold yellow)
+ANSWER_MARK = "**"  # around the answer phrase without colour (the question's words get «»)
+
+__all__ = ["ANSWER_MARK", "TELEGRAM_LIMIT", "Block", "Run", "answer_data", "clean_text", "pack_messages",
+           "render_telegram", "render_telegram_text", "render_terminal", "runs_html", "utf16_len"]
 
 # C0 controls other than tab/newline, and lone surrogates: not valid in a Telegram message
 _UNSENDABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
-_SENTENCE_END = re.compile(r"(?<=[.!?؟۔…;؛\n])\s*")
-_WHITESPACE = re.compile(r"\s+")
 
 
 def clean_text(text: str) -> str:
@@ -45,36 +48,25 @@ def clean_text(text: str) -> str:
     return _UNSENDABLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+PLAIN, WORD, ANSWER = 0, 1, 2  # the styles of an excerpt's pieces: plain, a question's word, the answer phrase
 
 
-def _spans(excerpt: Excerpt) -> list[tuple[int, int]]:
-    """Highlight spans clipped to the text, sorted, overlaps merged."""
+def _pieces(excerpt: Excerpt) -> list[tuple[str, int]]:
+    """The excerpt as (text, style) pieces: the answer phrase over the question's words over plain text;
+    spans clipped to the text."""
     size = len(excerpt.text)
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted((max(0, s), min(size, e)) for s, e in excerpt.highlights):
-        if start >= end:
-            continue
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def _pieces(excerpt: Excerpt) -> list[tuple[str, bool]]:
-    """The excerpt as (text, highlighted) pieces."""
-    pieces: list[tuple[str, bool]] = []
+    style = [PLAIN] * size
+    marks = [(span, WORD) for span in excerpt.highlights] + ([(excerpt.answer, ANSWER)] if excerpt.answer else [])
+    for (start, end), kind in marks:
+        start, end = max(0, start), min(size, end)
+        if start < end:
+            style[start:end] = [kind] * (end - start)
+    pieces: list[tuple[str, int]] = []
     cursor = 0
-    for start, end in _spans(excerpt):
-        if start > cursor:
-            pieces.append((excerpt.text[cursor:start], False))
-        pieces.append((excerpt.text[start:end], True))
-        cursor = end
-    if cursor < len(excerpt.text):
-        pieces.append((excerpt.text[cursor:], False))
+    for index in range(1, size + 1):
+        if index == size or style[index] != style[cursor]:
+            pieces.append((excerpt.text[cursor:index], style[cursor]))
+            cursor = index
     return pieces
 
 
@@ -133,7 +125,7 @@ def render_terminal(answer: Answer, color: bool = False) -> str:
     # a message above excerpts is the "may not answer" notice of an unsure answer (Answer.unsure)
     lines = [f"{_ANSI_BOLD}{answer.message}{_ANSI_RESET}" if color else answer.message, ""] if answer.message else []
     for excerpt in answer.excerpts:
-        body = "".join(_terminal_piece(text, marked, color) for text, marked in _pieces(excerpt))
+        body = "".join(_terminal_piece(text, style, color) for text, style in _pieces(excerpt))
         citations = _citations(excerpt)
         if color and citations:
             citations = f"{_ANSI_DIM}{citations}{_ANSI_RESET}"
@@ -152,10 +144,12 @@ def render_terminal(answer: Answer, color: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _terminal_piece(text: str, marked: bool, color: bool) -> str:
-    if not marked:
-        return text
-    return f"{_ANSI_HIGHLIGHT}{text}{_ANSI_RESET}" if color else f"«{text}»"
+def _terminal_piece(text: str, style: int, color: bool) -> str:
+    if style == ANSWER:
+        return f"{_ANSI_ANSWER}{text}{_ANSI_RESET}" if color else f"{ANSWER_MARK}{text}{ANSWER_MARK}"
+    if style == WORD:
+        return f"{_ANSI_HIGHLIGHT}{text}{_ANSI_RESET}" if color else f"«{text}»"
+    return text
 
 
 def _render_terminal_message(answer: Answer, color: bool) -> str:
@@ -169,56 +163,6 @@ def _render_terminal_message(answer: Answer, color: bool) -> str:
 
 
 # ---------------------------------------------------------------- telegram
-
-
-@dataclass(frozen=True)
-class Run:
-    """A stretch of text with one style: plain, bold, or a link."""
-
-    text: str
-    bold: bool = False
-    href: str | None = None
-
-    def opening(self) -> str:
-        if self.href:
-            return f'<a href="{html.escape(self.href, quote=True)}">'
-        return "<b>" if self.bold else ""
-
-    def closing(self) -> str:
-        if self.href:
-            return "</a>"
-        return "</b>" if self.bold else ""
-
-    def same_style(self, other: Run) -> bool:
-        return self.bold == other.bold and self.href == other.href
-
-
-@dataclass(frozen=True)
-class Block:
-    """One paragraph or line; ``gap`` is what separates it from the previous block."""
-
-    runs: tuple[Run, ...]
-    gap: str = "\n"
-
-
-def runs_html(runs: list[Run] | tuple[Run, ...]) -> str:
-    """Telegram HTML for runs: text escaped, adjacent runs of one style share a tag."""
-    parts: list[str] = []
-    previous: Run | None = None
-    for run in runs:
-        if previous is not None and not previous.same_style(run):
-            parts.append(previous.closing())
-        if previous is None or not previous.same_style(run):
-            parts.append(run.opening())
-        parts.append(html.escape(run.text, quote=False))
-        previous = run
-    if previous is not None:
-        parts.append(previous.closing())
-    return "".join(parts)
-
-
-def _html_len(runs: list[Run]) -> int:
-    return utf16_len(runs_html(runs))
 
 
 def render_telegram(answer: Answer) -> list[str]:
@@ -240,7 +184,7 @@ def telegram_blocks(answer: Answer) -> list[Block]:
         return _message_blocks(answer)
     blocks = [Block((Run(clean_text(answer.message)),))] if answer.message else []  # the unsure notice
     for excerpt in answer.excerpts:
-        runs = [Run(clean_text(text), bold=marked) for text, marked in _pieces(excerpt)]
+        runs = [Run(clean_text(text), bold=style != PLAIN, underline=style == ANSWER) for text, style in _pieces(excerpt)]
         citations = _citations(excerpt)
         if citations:
             runs.append(Run(" " + citations))
@@ -303,101 +247,3 @@ def without_more(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | 
     rows = [[b for b in row if not (b.callback_data or "").startswith(MORE_PREFIX)] for row in markup.inline_keyboard]
     rows = [row for row in rows if row]
     return InlineKeyboardMarkup(rows) if rows else None
-
-
-# ---------------------------------------------------------------- splitting
-
-
-def pack_messages(blocks: list[Block], limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """Join blocks into as few messages as fit ``limit``; a block too long for one message
-    is cut at sentence ends, else at spaces, else between characters. Tags are closed at
-    every cut and reopened after it, so each message is valid on its own."""
-    messages: list[str] = []
-    current: list[Run] = []
-    for block in blocks:
-        for index, piece in enumerate(_split_runs(list(block.runs), limit)):
-            gap = block.gap if index == 0 else "\n"
-            candidate = current + [Run(gap)] + piece if current else piece
-            if current and _html_len(candidate) > limit:
-                messages.append(runs_html(current))
-                candidate = piece
-            current = candidate
-    if current:
-        messages.append(runs_html(current))
-    return [message for message in messages if message.strip()]
-
-
-def _split_runs(runs: list[Run], limit: int, level: int = 0) -> list[list[Run]]:
-    """Pieces of ``runs`` each rendering within ``limit``, whitespace-trimmed, none empty."""
-    runs = _trim(runs)
-    if not runs:
-        return []
-    if _html_len(runs) <= limit:
-        return [runs]
-    text = "".join(run.text for run in runs)
-    if level == 0:
-        cuts = [match.end() for match in _SENTENCE_END.finditer(text)]
-    elif level == 1:
-        cuts = [match.end() for match in _WHITESPACE.finditer(text)]
-    else:
-        cuts = list(range(1, len(text)))
-    pieces: list[list[Run]] = []
-    current: list[Run] = []
-    current_len = 0
-    for segment in _cut(runs, cuts):
-        segment_len = _html_len(segment)
-        if segment_len > limit and level < 2:
-            if current:
-                pieces.append(current)
-                current, current_len = [], 0
-            pieces += _split_runs(segment, limit, level + 1)
-            continue
-        joined_len = current_len + segment_len
-        if current and current[-1].same_style(segment[0]):
-            joined_len -= utf16_len(segment[0].opening() + segment[0].closing())
-        if current and joined_len > limit:
-            pieces.append(current)
-            current, joined_len = [], segment_len
-        current = current + segment
-        current_len = joined_len
-    if current:
-        pieces.append(current)
-    return [trimmed for piece in pieces if (trimmed := _trim(piece))]
-
-
-def _cut(runs: list[Run], cuts: list[int]) -> list[list[Run]]:
-    """Split runs at character offsets of their joined text."""
-    segments: list[list[Run]] = [[]]
-    boundaries = sorted(set(cuts))
-    position = 0
-    cursor = 0
-    for run in runs:
-        start = 0
-        while cursor < len(boundaries) and boundaries[cursor] < position + len(run.text):
-            offset = boundaries[cursor] - position
-            if offset > start:
-                segments[-1].append(Run(run.text[start:offset], run.bold, run.href))
-            if segments[-1]:
-                segments.append([])
-            start = max(start, offset)
-            cursor += 1
-        if start < len(run.text):
-            segments[-1].append(Run(run.text[start:], run.bold, run.href))
-        position += len(run.text)
-    return [segment for segment in segments if segment]
-
-
-def _trim(runs: list[Run]) -> list[Run]:
-    """Strip whitespace at both ends (Telegram would) and drop empty runs."""
-    runs = [run for run in runs if run.text]
-    while runs and not runs[0].text.strip():
-        runs = runs[1:]
-    while runs and not runs[-1].text.strip():
-        runs = runs[:-1]
-    if not runs:
-        return []
-    first, last = runs[0], runs[-1]
-    runs[0] = Run(first.text.lstrip(), first.bold, first.href)
-    last = runs[-1]
-    runs[-1] = Run(last.text.rstrip(), last.bold, last.href)
-    return runs

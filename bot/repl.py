@@ -27,7 +27,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--k", type=int, help="passages to retrieve (default: TOP_K)")
     parser.add_argument("--mode", choices=MODES, help="retrieval mode (default: MODE)")
     parser.add_argument("--index-dir", type=Path, help="index folder (default: INDEX_DIR, data/index)")
-    parser.add_argument("--no-color", action="store_true", help="mark highlights with «» instead of colour")
+    parser.add_argument("--no-color", action="store_true",
+                        help="mark the question's words with «» and the answer phrase with ** instead of colour")
     return parser.parse_args(argv)
 
 

@@ -68,6 +68,9 @@ class Excerpt(BaseModel):
     citations: list[int]  # source numbers (1-based, into Answer.sources)
     highlights: list[tuple[int, int]] = Field(default_factory=list)  # spans inside ``text``
     score: float = 0.0
+    # the answer phrase inside ``text`` (shown in bold), set on the lead excerpt only when a span of the
+    # kind the question asks for is confidently found (retrieval/answer/spans.py); None otherwise
+    answer: tuple[int, int] | None = None
 
 
 class Source(BaseModel):
