@@ -6,6 +6,7 @@ import time
 from datetime import date
 
 from retrieval.answer import Composer, ComposerConfig
+from retrieval.answer.spans import mark_answer
 from retrieval.conversation import make_turn, resolve
 from retrieval.embedders import Embedder
 from retrieval.embedders import from_settings as embedder_from_settings
@@ -97,6 +98,7 @@ class Pipeline:
         answer = self.composer.compose(question, query, passages, query_vector, focus_question=question,
                                        reader_vector=reader_vector)
         answer.resolved_question = resolved
+        mark_answer(answer)  # the lead sentence's answer phrase, when one is confidently found (shown in bold)
         timings["compose_ms"] = (time.perf_counter() - t0) * 1000
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         answer.timings_ms = {key: round(value, 3) for key, value in timings.items()}
