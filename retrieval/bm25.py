@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,10 @@ class BM25Index(ABC):
     @abstractmethod
     def idf(self, terms: list[str]) -> np.ndarray:
         """Lucene idf of each term (0 for a term not in the index)."""
+
+    @abstractmethod
+    def term_frequencies(self) -> dict[str, int]:
+        """Every term -> the number of chunks holding it (retrieval/latin.py reads the vocabulary)."""
 
     @abstractmethod
     def save(self, folder: Path) -> None: ...
@@ -80,6 +85,11 @@ class Bm25sIndex(BM25Index):
                 out[i] = np.log(1 + (self._n - df + 0.5) / (df + 0.5)) if df else 0.0
         return out
 
+    def term_frequencies(self) -> dict[str, int]:
+        indptr = np.asarray(self._model.scores["indptr"])
+        df = np.diff(indptr)  # the chunks of a column of the term-by-chunk score matrix
+        return {term: int(df[column]) for term, column in self._model.vocab_dict.items() if column < len(df)}
+
     def save(self, folder: Path) -> None:
         self._model.save(str(folder), allow_pickle=False)
 
@@ -124,6 +134,9 @@ class RankBm25Index(BM25Index):
     def idf(self, terms: list[str]) -> np.ndarray:
         table = self._model.idf if self._model is not None else {}
         return np.array([table.get(term, 0.0) for term in terms], dtype=np.float64)
+
+    def term_frequencies(self) -> dict[str, int]:
+        return dict(Counter(term for terms in self._terms for term in set(terms)))
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

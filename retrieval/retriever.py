@@ -14,6 +14,7 @@ from retrieval.arabic import analyze
 from retrieval.embedders import Embedder
 from retrieval.errors import UnknownBackend
 from retrieval.index import Index
+from retrieval.latin import name_spellings, spelled_terms
 from retrieval.models import Passage
 from retrieval.timeframe import TimeFrame, day_of
 
@@ -168,7 +169,8 @@ class Retriever:
         candidate_ids: set[int] = set()
         if mode in ("hybrid", "bm25"):
             t0 = time.perf_counter()
-            terms = analyze(query)
+            # Latin-script names also search by their Arabic spellings (retrieval/latin.py)
+            terms = analyze(query) + spelled_terms(name_spellings(self.index, query))
             for scope in scopes:
                 candidate_ids.update(self._sparse_top(terms, pool, scope).tolist())
             timings["bm25_ms"] = (time.perf_counter() - t0) * 1000

@@ -171,6 +171,11 @@ def test_idf_is_lucene_idf(built, reference: Reference) -> None:
     assert backend.idf(["no-such-term"])[0] == 0
 
 
+def test_term_frequencies_are_the_chunks_holding_each_term(built, reference: Reference) -> None:
+    backend, _ = built
+    assert dict(backend.term_frequencies()) == reference.df
+
+
 def test_a_copied_folder_loads_and_answers_the_same(built, seed, tmp_path: Path) -> None:
     backend, folder = built
     index, _, vectors = seed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,6 +113,10 @@ class SearchBackend(ABC):
     @abstractmethod
     def idf(self, terms: list[str]) -> np.ndarray:
         """Lucene idf of each term over the chunks (0 for an unknown term)."""
+
+    @abstractmethod
+    def term_frequencies(self) -> Mapping[str, int]:
+        """Every BM25 term -> the number of chunks holding it (the vocabulary retrieval/latin.py reads)."""
 
     @abstractmethod
     def vectors(self, ids: np.ndarray) -> np.ndarray:

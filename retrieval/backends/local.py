@@ -81,6 +81,9 @@ class LocalBackend(SearchBackend):
     def idf(self, terms: list[str]) -> np.ndarray:
         return self.bm25.idf(terms)
 
+    def term_frequencies(self) -> dict[str, int]:
+        return self.bm25.term_frequencies()
+
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         return self._vectors[ids]
 

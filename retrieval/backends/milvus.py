@@ -257,6 +257,9 @@ class MilvusBackend(SearchBackend):
     def idf(self, terms: list[str]) -> np.ndarray:
         return self.table.idf(terms)
 
+    def term_frequencies(self) -> dict[str, int]:
+        return dict(self.table.df)
+
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         return self._fetch(np.asarray(ids, np.int64))[0]
 

@@ -1,0 +1,71 @@
+"""Latin-script names find their Arabic spelling in the index (retrieval/latin.py): the real seed index."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.arabic import analyze
+from retrieval.backends.local import LocalBackend
+from retrieval.bm25 import Bm25sIndex, RankBm25Index
+from retrieval.latin import NameBridge, latin_names, name_spellings, skeleton, sounds_alike
+from retrieval.pipeline import Pipeline
+
+
+def test_a_name_and_its_arabic_spelling_share_a_skeleton() -> None:
+    from anyascii import anyascii
+
+    for latin, arabic in [("Witkoff", "ويتكوف"), ("Rashad", "رشاد"), ("Blinken", "بلينكن"), ("Netanyahu", "نتنياهو"),
+                          ("Trump", "ترامب"), ("Steve", "ستيف")]:
+        assert skeleton(latin) == skeleton(anyascii(arabic)), (latin, arabic)
+        assert sounds_alike(latin, arabic)
+
+
+def test_common_words_that_share_a_skeleton_are_kept_out() -> None:
+    # an initial alef wants a Latin initial vowel; more written long vowels than Latin vowels is another word
+    assert not sounds_alike("Prize", "ابرز")
+    assert not sounds_alike("Most", "مستوي")
+    assert not sounds_alike("Witkoff", "توقف")  # too short to spell a seven-letter name
+
+
+def test_only_capitalised_words_that_may_be_names_are_looked_up() -> None:
+    assert latin_names("Who did Hassan Rashad meet in Jerusalem?") == ["Hassan", "Rashad", "Jerusalem"]
+    assert latin_names("who met rashad?") == []
+    assert latin_names("من التقى رشاد؟") == []
+    assert latin_names("When did President Sisi meet Blinken and Blinken's team?") == ["Sisi", "Blinken", "Blinken's"]
+
+
+def test_the_seed_index_spells_the_names_of_an_english_question(seed_pipeline: Pipeline) -> None:
+    spellings = name_spellings(seed_pipeline.index, "On which day did Hassan Rashad receive Steve Witkoff in Cairo?")
+    assert set(spellings) == {"Rashad", "Steve", "Witkoff"}  # Hassan's skeleton ("sn") is too short to look up
+    assert "رشاد" in spellings["Rashad"] and "ستيف" in spellings["Steve"] and "=ويتكوف" in spellings["Witkoff"]
+    # every spelling is a term of the index, and the composer's stems are the ones its sentences have
+    assert all(seed_pipeline.index.backend.idf([t])[0] > 0 for terms in spellings.values() for t in terms)
+    assert name_spellings(seed_pipeline.index, "من التقى رشاد؟") == {}
+
+
+def test_every_bm25_backend_lists_the_same_vocabulary(seed_pipeline: Pipeline) -> None:
+    corpus = [analyze(seed_pipeline.index.chunk(i)[3]) for i in range(len(seed_pipeline.index.chunk_sentences))]
+    tables = []
+    for cls in (Bm25sIndex, RankBm25Index):
+        bm25 = cls()
+        bm25.build(corpus)
+        tables.append(bm25.term_frequencies())
+    assert tables[0] == tables[1]
+    assert tables[0]["رشاد"] == sum("رشاد" in terms for terms in corpus)
+    backend = seed_pipeline.index.backend
+    assert isinstance(backend, LocalBackend) and backend.term_frequencies() == tables[0]
+    assert NameBridge(tables[0]).spellings("Rashad?") == {"Rashad": ["رشاد"]}
+
+
+@pytest.mark.parametrize("question", ["Who won the Nobel Peace Prize in 2023?", "What is the population of Jerusalem?"])
+def test_english_questions_the_articles_do_not_answer_are_not_answered_sure(seed_pipeline: Pipeline, question: str) -> None:
+    answer = seed_pipeline.answer(question)
+    assert answer.abstained or answer.unsure, answer.text
+
+
+def test_the_names_search_the_article_that_spells_them(seed_pipeline: Pipeline) -> None:
+    # BM25 alone: the English words match nothing, the spelled names find the meeting's article
+    question = "Who did Hassan Rashad meet in Jerusalem?"
+    passages = seed_pipeline.answer(question, mode="bm25").passages
+    assert passages and passages[0].doc_id == "000_bfedeb9d58756a4b"
+    assert not seed_pipeline.answer("who did hassan rashad meet in jerusalem?", mode="bm25").passages
