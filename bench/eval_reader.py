@@ -20,7 +20,7 @@ from pathlib import Path
 
 from common import ROOT, SHARED_DATA
 
-from retrieval.evaluation import Evaluator, QAItem, cached_index, read_squad, squad_corpus
+from retrieval.evaluation import Evaluator, QAItem, cached_index, read_conversations, read_qa, read_squad, squad_corpus
 from retrieval.pipeline import Pipeline
 from retrieval.reader.data import article_key, fold_of
 from retrieval.reader.tower import load_tower
@@ -29,6 +29,7 @@ from retrieval.settings import Settings
 
 XQUAD_DIR = SHARED_DATA / "xquad"
 ARCD = SHARED_DATA / "arcd" / "arcd-train.json"
+EVAL = ROOT / "eval"
 
 
 def squad_items(path: Path, source: str, questions_from: Path | None = None) -> list[tuple[int, int, QAItem]]:
@@ -49,6 +50,20 @@ def squad_items(path: Path, source: str, questions_from: Path | None = None) -> 
     return out
 
 
+def seed_figures(pipeline: Pipeline) -> dict:
+    """The seed sets (news the towers never saw: every fold's tower is held out for them)."""
+    evaluator = Evaluator(pipeline, "hybrid", 5)
+    evaluator.qa(read_qa(EVAL / "seed_qa.jsonl"))
+    evaluator.unanswerable(read_qa(EVAL / "unanswerable.jsonl"))
+    evaluator.conversations(read_conversations(EVAL / "conversations.jsonl"))
+    m = evaluator.report.to_dict()
+    return {"questions": m["n_questions"], "answer_recall": m["answer_recall"], "mean_chars": m["mean_answer_chars"],
+            "abstained": round(m["abstention"]["answerable_abstained"] / max(m["n_questions"], 1), 4),
+            "unanswerable_abstained": m["abstention"]["abstained_correctly"],
+            "conversations": m["conversation_recall"],
+            "missed": [f["question"] for f in m["failures"] if not f.get("unanswerable")]}
+
+
 def figures(pipeline: Pipeline, items: list[QAItem], unanswerable: bool = False) -> dict:
     evaluator = Evaluator(pipeline, "hybrid", 5)
     if unanswerable:
@@ -67,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", action="append", required=True, help="FOLD=DIR of a run that held FOLD out")
     parser.add_argument("--epoch", type=int, required=True)
     parser.add_argument("--holdout-articles", type=int, default=8)
-    parser.add_argument("--sets", default="xquad-ar,xquad-en,arcd,near-topic")
+    parser.add_argument("--sets", default="xquad-ar,xquad-en,arcd,near-topic,seed")
     parser.add_argument("--limit", type=int, default=0, help="questions per fold and set (0: all)")
     parser.add_argument("--scales", default="", help="also these ComposerConfig.reader_scale values (comma-separated)")
     parser.add_argument("--json", type=Path)
@@ -100,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         held = [entry for entry in squad_items(xq, "xquad") if entry[1] >= first_held]
         sets["near-topic"] = (cached_index(squad_corpus(xq, docs, args.holdout_articles), base), held, True)
     results: dict = {}
+    if "seed" in wanted:
+        pipeline = Pipeline.load(cached_index(ROOT / "corpus", base))
+        row = results.setdefault("seed", {}).setdefault("all", {"composer": seed_figures(pipeline)})
+        for fold, tower in sorted(towers.items()):
+            pipeline.reader = tower
+            row[f"reader-{fold}"] = seed_figures(pipeline)
+        print("seed", json.dumps(row, ensure_ascii=False), file=sys.stderr, flush=True)
     for name, (settings, items, unanswerable) in sets.items():
         pipeline = Pipeline.load(settings)
         for fold, tower in sorted(towers.items()):
@@ -123,9 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, folds in results.items():
         for fold, row in folds.items():
             key = "abstained" if "answer_recall" not in row["composer"] else "answer_recall"
+            n = row["composer"]["questions"]
             cells = "   ".join(f"{variant} {v[key]:.4f}" + ("" if key == "abstained" else f" ({v['mean_chars']:.0f} ch)")
                                for variant, v in row.items())
-            print(f"{name:<11} {fold:>4} {row['composer']['questions']:>5}  {cells}")
+            print(f"{name:<11} {fold:>4} {n:>5}  {cells}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0
