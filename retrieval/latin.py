@@ -128,13 +128,19 @@ def name_spellings(index: Index, question: str) -> dict[str, list[str]]:
     vocabulary; bench/bench_names.py times it) and kept while the index lives."""
     if not latin_names(question):
         return {}
+    return prepare(index).spellings(question)
+
+
+def prepare(index: Index) -> NameBridge:
+    """The bridge of ``index``, built now if it is not yet (front ends call this off the question path:
+    LivePipeline builds it in the background at start and before switching to a new index)."""
     bridge = _BRIDGES.get(index)
     if bridge is None:
         with _LOCK:
             bridge = _BRIDGES.get(index)
             if bridge is None:
                 bridge = _BRIDGES[index] = NameBridge(index.backend.term_frequencies())
-    return bridge.spellings(question)
+    return bridge
 
 
 def spelled_terms(spellings: dict[str, list[str]]) -> list[str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from retrieval.errors import RetrievalError
 from retrieval.index import Index
 from retrieval.index.layout import MANIFEST
+from retrieval.latin import prepare as prepare_names
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
 
@@ -86,7 +87,11 @@ class LivePipeline:
     def load(cls, settings: Settings, **options) -> LivePipeline:
         """Load the index of ``settings`` (raises as ``Pipeline.load`` does: the first index must be usable)."""
         signature = manifest_signature(settings.index_dir)  # before loading: a build finishing meanwhile is seen next time
-        return cls(Pipeline.load(settings), settings, signature=signature, **options)
+        live = cls(Pipeline.load(settings), settings, signature=signature, **options)
+        # the English names' lookup table (retrieval/latin.py; 3.7 s on the whole archive), built in the
+        # background so the first English question does not wait for it
+        threading.Thread(target=prepare_names, args=(live.current().index,), name="names", daemon=True).start()
+        return live
 
     @property
     def follows_index(self) -> bool:
@@ -119,6 +124,7 @@ class LivePipeline:
                 # the embedder is reused: Index.load refuses an index built for another one
                 index = Index.load(self.settings.index_dir, self.settings)
                 new = Pipeline(self.settings, index, old.embedder, old.reader)
+                prepare_names(index)  # off the question path, like the load itself
             except (RetrievalError, OSError) as exc:
                 self._refused_signature, self.refused = signature, str(exc)
                 log.error("the new index at %s was refused; still serving the previous one (%d documents): %s",
