@@ -1,12 +1,13 @@
 """English questions with and without the name bridge (retrieval/latin.py), in one run.
 
-    python bench/eval_names.py [--json out.json]
+    python bench/eval_names.py [--lowercase] [--json out.json]
 
 Sets: the seed questions (eval/seed_qa.jsonl, eval/unanswerable.jsonl: the English ones are counted
 apart), XQuAD's English questions over its Arabic paragraphs (answer recall, answerable abstained), and the
 English questions of XQuAD's last --holdout-articles articles over a corpus without them (near-topic
 questions the corpus cannot answer: abstained, or flagged not sure). Nothing here is trained: every set is
-held out. Also times building the bridge of --index (the archive index, when built).
+held out. ``--lowercase`` asks the English questions in lower case, as people type in chats. Also times
+building the bridge of --index (the archive index, when built).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ XQUAD_EN = SHARED_DATA / "xquad" / "other-languages" / "xquad.en.json"
 _NAMES = latin.latin_names
 
 
-def english(items: list[QAItem]) -> list[QAItem]:
+def english(items: list[QAItem], lower: bool = False) -> list[QAItem]:
+    if lower:
+        items = [QAItem(i.question.lower(), i.answers) for i in items]
     return [item for item in items if sum(ch.isascii() and ch.isalpha() for ch in item.question) > len(item.question) / 2]
 
 
-def xquad_english(holdout: int) -> tuple[list[QAItem], list[QAItem]]:
+def xquad_english(holdout: int, lower: bool = False) -> tuple[list[QAItem], list[QAItem]]:
     """XQuAD's English questions with the Arabic answers: (over kept articles, over the last ``holdout``)."""
     ar = json.loads(XQUAD_AR.read_text(encoding="utf-8"))["data"]
     en = {q["id"]: q["question"] for a in json.loads(XQUAD_EN.read_text(encoding="utf-8"))["data"]
@@ -43,7 +46,7 @@ def xquad_english(holdout: int) -> tuple[list[QAItem], list[QAItem]]:
     for a_index, article in enumerate(ar):
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
-                item = QAItem(en[qa["id"]], sorted({a["text"] for a in qa["answers"]}))
+                item = QAItem(en[qa["id"]].lower() if lower else en[qa["id"]], sorted({a["text"] for a in qa["answers"]}))
                 (kept if a_index < len(ar) - holdout else held).append(item)
     return kept, held
 
@@ -73,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--holdout-articles", type=int, default=8)
     parser.add_argument("--index", type=Path, default=ROOT / "data" / "ant", help="an index whose bridge is timed")
+    parser.add_argument("--lowercase", action="store_true", help="ask every English question in lower case")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
@@ -81,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     seed = Pipeline.load(cached_index(ROOT / "corpus", base))
     qa, un = read_qa(ROOT / "eval" / "seed_qa.jsonl"), read_qa(ROOT / "eval" / "unanswerable.jsonl")
     sets["seed (all)"] = (seed, qa, un)
-    sets["seed (English)"] = (seed, english(qa), english(un))
-    kept, held = xquad_english(args.holdout_articles)
+    sets["seed (English)"] = (seed, english(qa, args.lowercase), english(un, args.lowercase))
+    kept, held = xquad_english(args.holdout_articles, args.lowercase)
     docs, _, _ = read_squad(XQUAD_AR, 0)
     sets["xquad-en"] = (Pipeline.load(cached_index(squad_corpus(XQUAD_AR, docs, 0), base)), kept + held, [])
     docs, _, _ = read_squad(XQUAD_AR, args.holdout_articles)

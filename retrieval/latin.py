@@ -8,7 +8,9 @@ matched with the index's terms of the same skeleton (ويتكوف -> "wytkwf" ->
 romanised by anyascii. Arabic writes no short vowels, so both sides drop the vowels and the letters that
 are vowels as often as consonants (w, y, h); two checks on the vowels Arabic does write keep common words
 out ("Prize" is not ابرز: Arabic's initial alef wants a Latin initial vowel; "Most" is not مستوي: two
-written long vowels against one Latin vowel). The matched terms join the BM25 query, nothing else: the
+written long vowels against one Latin vowel). A question typed all in lower case has no capitals to tell
+names by, so there every word of four letters or more is looked up (on XQuAD's English questions in lower
+case: answer recall 0.792 -> 0.798, passage recall @1 0.789 -> 0.802). The matched terms join the BM25 query, nothing else: the
 question's vector is the question's own, and the composer ranks sentences and decides whether to answer
 as before (bench/eval_names.py: with the names among the composer's terms too, XQuAD's English questions
 lost 1.3 points of answer recall, and deciding with them abstained less on near-topic questions).
@@ -73,10 +75,14 @@ def sounds_alike(latin: str, arabic: str) -> bool:
 
 
 def latin_names(text: str) -> list[str]:
-    """The capitalised Latin-script words of ``text`` that may be names, in order, each once."""
+    """The Latin-script words of ``text`` that may be names, in order, each once: the capitalised ones; in
+    a question typed all in lower case ("who met rashad?"), every word of four letters or more."""
+    words = _LATIN_WORD.findall(text)
+    lower = not any(ch.isupper() for word in words for ch in word)
     out: list[str] = []
-    for word in _LATIN_WORD.findall(text):
-        if word[0].isupper() and word.lower() not in _NOT_NAMES and word not in out and len(word) >= 3:
+    for word in words:
+        if (word[0].isupper() or lower and len(word) >= 4) and len(word) >= 3 \
+                and word.lower() not in _NOT_NAMES and word not in out:
             out.append(word)
     return out
 

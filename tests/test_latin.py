@@ -29,7 +29,8 @@ def test_common_words_that_share_a_skeleton_are_kept_out() -> None:
 
 def test_only_capitalised_words_that_may_be_names_are_looked_up() -> None:
     assert latin_names("Who did Hassan Rashad meet in Jerusalem?") == ["Hassan", "Rashad", "Jerusalem"]
-    assert latin_names("who met rashad?") == []
+    assert latin_names("who met rashad in jerusalem?") == ["rashad", "jerusalem"]  # no capitals: words of 4+ letters
+    assert latin_names("Who met rashad?") == []  # with capitals, the lower-case words are not names
     assert latin_names("من التقى رشاد؟") == []
     assert latin_names("When did President Sisi meet Blinken and Blinken's team?") == ["Sisi", "Blinken", "Blinken's"]
 
@@ -68,4 +69,6 @@ def test_the_names_search_the_article_that_spells_them(seed_pipeline: Pipeline) 
     question = "Who did Hassan Rashad meet in Jerusalem?"
     passages = seed_pipeline.answer(question, mode="bm25").passages
     assert passages and passages[0].doc_id == "000_bfedeb9d58756a4b"
-    assert not seed_pipeline.answer("who did hassan rashad meet in jerusalem?", mode="bm25").passages
+    assert not seed_pipeline.answer("Who did the intelligence chief meet?", mode="bm25").passages
+    assert seed_pipeline.answer("who did hassan rashad meet in jerusalem?", mode="bm25").passages[0].doc_id == \
+        "000_bfedeb9d58756a4b"
