@@ -115,7 +115,6 @@ def test_training_examples_are_seeded_and_use_the_index_sentences_and_vectors() 
             words_of(example.question.split(" ")[1])  # every other word comes from the gold sentence
 
 
-@pytest.mark.slow
 def test_an_index_of_another_corpus_is_refused(tmp_path: Path) -> None:
     np.save(tmp_path / "sentences.npy", np.zeros((2, 3), np.int32))
     np.save(tmp_path / "sentence_vectors.npy", np.zeros((2, 384), np.float32))

@@ -217,12 +217,12 @@ def load_cloze(count: int, seed: int = 15, archive: Path = ARCHIVE, index: Path 
     Each example's candidate sentences are its article's (at most ``max_candidates``: the positive and
     a seeded sample of the others); sentences identical to the positive are left out of the negatives."""
     records = list(read_archive(archive))
-    places = gazetteer(records)
     rows = load_array(Path(index) / "sentences.npy", mmap=False)
     vectors = load_array(Path(index) / "sentence_vectors.npy")
     if len(rows) != len(vectors) or (len(rows) and int(rows[-1, 0]) != len(records) - 1):
         raise ValueError(f"{index} does not index {archive} (its sentence table does not match the archive's "
                          f"{len(records):,} articles); build it with index_build.py --corpus {archive}.")
+    places = gazetteer(records)
     bounds = np.searchsorted(rows[:, 0], np.arange(len(records) + 1))
     order = list(range(len(records)))
     random.Random(seed).shuffle(order)
