@@ -80,7 +80,8 @@ def test_mixed_arabic_english_question(seed_pipeline) -> None:
         check_passage(passage, seed_pipeline.index)
 
 
-@pytest.mark.parametrize("query", ["", "   ", "؟؟", "xyzzyq plugh", "ققققق ظظظظظ", "من ما هل"])
+# (Latin words are looked up by sound, retrieval/latin.py: "plugh" would be read as البالغة; these are not)
+@pytest.mark.parametrize("query", ["", "   ", "؟؟", "xyzzyq qxzzy", "ققققق ظظظظظ", "من ما هل"])
 @pytest.mark.parametrize("mode", MODES)
 def test_empty_or_unknown_words_do_not_raise(seed_pipeline, query: str, mode: str) -> None:
     passages = seed_pipeline.retriever.search(query, k=5, mode=mode)
