@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from conftest import ANT, ROOT
 
+from retrieval.arabic import STOPWORDS, normalize
 from retrieval.chunking import sentence_units
-from retrieval.reader.cloze import bare, candidates, gazetteer, load_cloze, make_question, read_archive
+from retrieval.reader.cloze import HARD_STOP, STOP, bare, candidates, core, gazetteer, load_cloze, make_question, read_archive, word_forms
 
 pytestmark = pytest.mark.skipif(not ANT.is_file(), reason="the ANT corpus (../shared/data/ant-news) is not here")
 ANT_INDEX = ROOT / "data" / "ant"
@@ -86,6 +87,50 @@ def test_questions_keep_only_their_sentences_words_and_never_copy_it(records, pl
     assert set(kinds) == {"how-many", "when", "where", "who"} and min(kinds.values()) > 20, kinds
 
 
+@pytest.fixture(scope="module")
+def forms(records):
+    return word_forms(records, min_count=3)  # scaled to 2,000 of the 31,508 articles
+
+
+def test_a_words_forms_share_its_core_without_conjunctions() -> None:
+    assert core("الوزيرة") == core("وزيرات") == core("وزير") == "وزير"
+    assert core("المصرية") == core("مصري") == core("مصر") == "مصر"
+    assert core("ودفاع") != core("دفاع")  # a conjunction is no inflection
+    assert core("سنة") == "سنة" and core("الأم") == "الأم"  # never under three letters
+
+
+def test_hard_questions_keep_few_content_words_some_in_other_forms(records, places, forms) -> None:
+    rng = random.Random(7)
+    made = changed = kept = 0
+    kinds: set[str] = set()
+    for record in records[:300]:
+        for lo, hi in sentence_units(record["text"], 1200):
+            sentence = record["text"][lo:hi]
+            cloze = make_question(sentence, places, rng, forms=forms)
+            if cloze is None:
+                continue
+            made += 1
+            kinds.add(cloze.kind)
+            lead = next(lead for lead in sorted(LEADS, key=len, reverse=True) if cloze.question.startswith(lead + " "))
+            rest = cloze.question[len(lead) + 1 : -1].split()
+            if cloze.kind == "how-many" and lead == "كم":
+                rest = rest[1:]
+            assert 3 <= len(rest) <= 4, cloze.question
+            own = words_of(sentence)
+            cores = {core(w) for w in own}
+            content = [w for w in own if len(w) > 1 and w not in STOP | HARD_STOP and normalize(w) not in STOPWORDS]
+            counts = sorted(forms.counts[w] for w in content)
+            rarest = min(content, key=lambda w: forms.counts[w]) if len(counts) < 2 or counts[0] < counts[1] else None
+            for word in rest:
+                assert word not in STOP | HARD_STOP and normalize(word) not in STOPWORDS, cloze.question
+                assert word in own or core(word) in cores, (word, cloze.question, sentence)
+                changed += word not in own
+                kept += 1
+            assert rarest not in rest, (rarest, cloze.question)  # the word that would give the sentence away
+    assert made > 200 and kinds == {"how-many", "when", "where", "who"}
+    assert 0.4 < changed / kept < 0.8, changed / kept  # most words, where the archive has another form
+
+
 def test_no_sentence_means_no_question(places) -> None:
     assert make_question("وأضاف أن الاجتماع كان مثمرا وبناء.", places, random.Random(1)) is None
 
@@ -113,6 +158,18 @@ def test_training_examples_are_seeded_and_use_the_index_sentences_and_vectors() 
         assert first.sentences[example.gold] not in others  # a copy of the positive is no negative
         assert words_of(example.question.split(" ", 1)[1]) - words_of(first.sentences[example.gold]) <= \
             words_of(example.question.split(" ")[1])  # every other word comes from the gold sentence
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ANT_INDEX / "sentence_vectors.npy").is_file(), reason="the archive's index (data/ant) is not built")
+def test_hard_examples_are_seeded_shorter_and_leave_the_default_ones_alone() -> None:
+    hard, vectors = load_cloze(120, seed=3, archive=ANT, index=ANT_INDEX, hard=True)
+    again, _ = load_cloze(120, seed=3, archive=ANT, index=ANT_INDEX, hard=True)
+    plain, _ = load_cloze(120, seed=3, archive=ANT, index=ANT_INDEX)
+    assert hard.examples == again.examples and len(hard.examples) == 120 and len(vectors) == len(hard.sentences)
+    assert np.mean([len(e.question.split()) for e in hard.examples]) < 0.5 * np.mean([len(e.question.split()) for e in plain.examples])
+    # the default questions do not depend on the hard mode's existence: the same as before it
+    assert plain.examples[0].question == "متى يلتقي عبد الله الثاني رئيس الوزراء هاني الملقي وسط شعبي واحتجاجات تدوم؟"
 
 
 def test_an_index_of_another_corpus_is_refused(tmp_path: Path) -> None:

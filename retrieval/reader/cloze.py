@@ -9,6 +9,14 @@ its sentence. Positive: the source sentence; hard negatives: the other sentences
 (the composer's real confusion). The sentences and their vectors are the archive index's own (data/ant,
 read only): nothing is embedded again.
 
+Hard mode (``hard=True``; training: ``--ant-hard``): plain e5 finds the source sentence of a default
+question among its article's for 0.96 of them (the kept words are the sentence's own, rare names
+included), so they teach little. A hard question keeps 3-4 content words of the window (no function or
+reporting words, never the window's two rarest words, most often the names that give the sentence
+away) and writes most of them in another form of the same word found in the archive (with or without
+the article, another inflection: الوزير -> وزيرة، الاجتماع -> اجتماعات), as a reader's own question
+would: plain e5 then finds the source for about 0.8 (data/reader/hard-cloze_eval.py).
+
 Places come from the archive itself: the datelines of its bylines ("القاهرة - ...") and the names
 whose nisba adjective is common in it (سوريا / السوري). Everything is seeded: the same arguments give
 the same questions.
@@ -27,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.arabic import STOPWORDS, normalize
 from retrieval.calendar_ar import find_months, find_weekdays, to_western_digits
 from retrieval.reader.data import Dataset, Example
 from retrieval.store import load_array
@@ -48,7 +57,35 @@ TITLES = frozenset("""الرئيس رئيس وزير وزيرة اللواء ا�
 TIME_AFTER = frozenset("الماضي الماضية المقبل المقبلة الجاري الحالي".split())
 # names the proper-noun test below lets through that are no places (prepositional phrases, "الأمم" cut
 # from "الأمم المتحدة", which the datelines hold whole)
+# words of reporting and linking that the search stopwords keep: a hard question asks with content words only
+HARD_STOP = frozenset("""فيما بينما قال وقال قالت وقالت أضاف وأضاف أضافت وأضافت أوضح وأوضح أشار وأشار أكد وأكد
+أمام وراء أمس اليوم عليه عليها وفق وفقا بأن بأنه أنه أنها إنه إنها وأن عام العام""".split())
+SUFFIXES = ("ات", "ون", "ين", "ان", "ية", "ة", "ي")  # longest first
 NOT_PLACES = frozenset("أمام إضافة الأمم البرلمان النقد ترك ذات كافة".split())
+
+
+@dataclass(frozen=True)
+class Forms:
+    """The archive's word counts and its common words grouped by ``core`` (for hard questions)."""
+    counts: Counter
+    by_core: dict[str, tuple[str, ...]]
+
+    def other_form(self, word: str, rng: random.Random) -> str | None:
+        """Another common form of ``word`` (None where the archive has none)."""
+        forms = [f for f in self.by_core.get(core(word), ()) if f != word]
+        return forms[rng.randrange(len(forms))] if forms else None
+
+
+def core(word: str) -> str:
+    """``word`` without its article and one inflection suffix (الوزيرة, وزيرات -> وزير): the forms a reader
+    may write for the same word. Conjunctions and prepositions stay (ودفاع is no form of دفاع), and so does
+    anything that would leave under three letters."""
+    if word.startswith("ال") and len(word) >= 5:
+        word = word[2:]
+    for end in SUFFIXES:
+        if word.endswith(end) and len(word) - len(end) >= 3:
+            return word[: -len(end)]
+    return word
 
 
 @dataclass(frozen=True)
@@ -103,6 +140,36 @@ def gazetteer(records: Iterable[dict], min_dateline: int = 3, min_nisba: int = 3
                 and words[other] <= 0.05 * words[name] and name not in NOT_PLACES:
             places.add(name)
     return frozenset(places)
+
+
+def word_forms(records: Iterable[dict], min_count: int = 20) -> Forms:
+    """Every archive word's count, and the words seen ``min_count`` times or more grouped by ``core``."""
+    counts: Counter[str] = Counter()
+    for record in records:
+        counts.update(bare(t) for t in record["text"].split())
+    by_core: dict[str, list[str]] = {}
+    for word, n in sorted(counts.items()):
+        if n >= min_count and len(word) > 2 and word.isalpha() and word not in STOP and word not in HARD_STOP \
+                and normalize(word) not in STOPWORDS:
+            by_core.setdefault(core(word), []).append(word)
+    return Forms(counts, {k: tuple(v) for k, v in by_core.items() if len(v) > 1})
+
+
+def _hard_words(context: list[str], forms: Forms, rng: random.Random, keep: tuple[int, int],
+                change: float, rare: int) -> list[str]:
+    """3-4 of the window's content words, never its ``rare`` rarest, about ``change`` of them in another form."""
+    content = [w for w in context if len(w) > 1 and w not in STOP and w not in HARD_STOP
+               and normalize(w) not in STOPWORDS and not any(c.isdigit() for c in w)]
+    if len(content) < keep[0] + rare:
+        return []
+    rarest = set(sorted(range(len(content)), key=lambda i: (forms.counts[content[i]], i))[:rare])
+    rest = [w for i, w in enumerate(content) if i not in rarest]
+    chosen = sorted(rng.sample(range(len(rest)), min(len(rest), rng.randint(*keep))))
+    out = []
+    for i in chosen:
+        other = forms.other_form(rest[i], rng) if rng.random() < change else None
+        out.append(other or rest[i])
+    return out
 
 
 def _spans(tokens: list[str], places: frozenset[str], sentence: str, starts: list[int]) -> list[tuple[int, int, str, str]]:
@@ -193,8 +260,10 @@ def candidates(sentence: str, places: frozenset[str]) -> list[tuple[str, str, st
 
 
 def make_question(sentence: str, places: frozenset[str], rng: random.Random, window: tuple[int, int] = (7, 9),
-                  drop: float = 0.15) -> Cloze | None:
-    """One cloze question from ``sentence`` (None where it has no span to ask for)."""
+                  drop: float = 0.15, forms: Forms | None = None, keep: tuple[int, int] = (3, 4),
+                  change: float = 1.0, rare: int = 3) -> Cloze | None:
+    """One cloze question from ``sentence`` (None where it has no span to ask for); with ``forms``, a hard
+    one (``keep`` content words of the window, ``change`` of them in another form)."""
     matches = list(_WORD.finditer(sentence))
     tokens = [m.group() for m in matches]
     spans = _spans(tokens, places, sentence, [m.start() for m in matches])
@@ -204,6 +273,9 @@ def make_question(sentence: str, places: frozenset[str], rng: random.Random, win
     before = [bare(t) for t in tokens[max(0, first - window[0]) : first]]
     after = [bare(t) for t in tokens[last : last + window[1]]]
     context = [w.replace("#", "").replace("_", " ") for w in before + after if w and w not in ("و",)]
+    if forms is not None:
+        kept = _hard_words(context, forms, rng, keep, change, rare)
+        return Cloze(f"{lead} {' '.join(kept)}؟", kind) if kept else None
     kept = [w for w in context if rng.random() >= drop]
     if len(kept) < 3:
         return None
@@ -211,7 +283,8 @@ def make_question(sentence: str, places: frozenset[str], rng: random.Random, win
 
 
 def load_cloze(count: int, seed: int = 15, archive: Path = ARCHIVE, index: Path = INDEX, per_article: int = 2,
-               max_candidates: int = 30, kinds: frozenset[str] | None = None) -> tuple[Dataset, np.ndarray]:
+               max_candidates: int = 30, kinds: frozenset[str] | None = None,
+               hard: bool = False) -> tuple[Dataset, np.ndarray]:
     """``count`` cloze examples from randomly chosen archive articles, with their sentences' index vectors.
 
     Each example's candidate sentences are its article's (at most ``max_candidates``: the positive and
@@ -223,6 +296,7 @@ def load_cloze(count: int, seed: int = 15, archive: Path = ARCHIVE, index: Path 
         raise ValueError(f"{index} does not index {archive} (its sentence table does not match the archive's "
                          f"{len(records):,} articles); build it with index_build.py --corpus {archive}.")
     places = gazetteer(records)
+    forms = word_forms(records) if hard else None
     bounds = np.searchsorted(rows[:, 0], np.arange(len(records) + 1))
     order = list(range(len(records)))
     random.Random(seed).shuffle(order)
@@ -245,7 +319,7 @@ def load_cloze(count: int, seed: int = 15, archive: Path = ARCHIVE, index: Path 
                 break
             if not 40 <= len(texts[k]) <= 400:
                 continue
-            cloze = make_question(texts[k], places, rng)
+            cloze = make_question(texts[k], places, rng, forms=forms)
             if cloze is None or (kinds is not None and cloze.kind not in kinds):
                 continue
             others = [j for j in range(len(texts)) if j != k and texts[j] != texts[k]]

@@ -145,7 +145,8 @@ def with_cloze(svecs: np.ndarray, args: argparse.Namespace) -> tuple[np.ndarray,
     from retrieval.reader.cloze import load_cloze
 
     kinds = frozenset(args.ant_kinds.split(",")) if args.ant_kinds else None
-    cloze, vectors = load_cloze(args.ant, args.seed, Path(args.ant_archive), Path(args.ant_index), kinds=kinds)
+    cloze, vectors = load_cloze(args.ant, args.seed, Path(args.ant_archive), Path(args.ant_index), kinds=kinds,
+                                hard=args.ant_hard)
     shift = len(svecs)
     examples = [replace(e, sentences=tuple(s + shift for s in e.sentences), gold=e.gold + shift) for e in cloze.examples]
     log.info("%d cloze examples from the ANT archive over %d sentences", len(examples), len(cloze.sentences))
@@ -299,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ant-archive", default="../shared/data/ant-news/ant_news_2018.jsonl.gz")
     parser.add_argument("--ant-index", default="data/ant", help="the archive's index (its sentence vectors are reused)")
     parser.add_argument("--ant-kinds", default="", help="only these cloze kinds (how-many,when,where,who); empty: all")
+    parser.add_argument("--ant-hard", action="store_true",
+                        help="hard cloze questions: 3-4 content words, the rarest left out, most in another form")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--export", type=Path, help="after training, write the last epoch as the shipped tower here")
     args = parser.parse_args(argv)
