@@ -12,10 +12,10 @@ read only): nothing is embedded again.
 Hard mode (``hard=True``; training: ``--ant-hard``): plain e5 finds the source sentence of a default
 question among its article's for 0.96 of them (the kept words are the sentence's own, rare names
 included), so they teach little. A hard question keeps 3-4 content words of the window (no function or
-reporting words, never the window's two rarest words, most often the names that give the sentence
-away) and writes most of them in another form of the same word found in the archive (with or without
+reporting words, never the window's three rarest words, most often the names that give the sentence
+away) and writes each in another form of the same word where the archive has one (with or without
 the article, another inflection: الوزير -> وزيرة، الاجتماع -> اجتماعات), as a reader's own question
-would: plain e5 then finds the source for about 0.8 (data/reader/hard-cloze_eval.py).
+would: plain e5 then finds the source for 0.78 of them (data/reader/hard-cloze_eval.py).
 
 Places come from the archive itself: the datelines of its bylines ("القاهرة - ...") and the names
 whose nisba adjective is common in it (سوريا / السوري). Everything is seeded: the same arguments give
