@@ -5,6 +5,7 @@ embeds only the new article, the command line, and how the work is spread over a
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -29,10 +30,19 @@ VECTOR_FILES = {"chunk_vectors.npy", "sentence_vectors.npy", "faiss.index"}
 
 @pytest.fixture(scope="module")
 def ray_session():
-    """A local Ray of two CPUs for this module (~4 s to start on an idle machine, ~620 MiB)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    """A local Ray of two CPUs for this module (~4 s to start on an idle machine, ~620 MiB). Ray waits 30 s
+    for its control store to start; on two busy cores that was once not enough (every test of the module
+    errored), so the wait is raised here (Ray's own override)."""
+    wait = "RAY_gcs_server_port_wait_time_s"
+    before = os.environ.get(wait)
+    os.environ[wait] = before or "180"
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        yield
+        ray.shutdown()
+    finally:
+        if before is None:
+            del os.environ[wait]
 
 
 @pytest.fixture(scope="module")
