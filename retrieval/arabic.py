@@ -13,7 +13,8 @@ import snowballstemmer
 # with another version is refused at load time (its BM25 terms would not match).
 ANALYZER_VERSION = "ar-2"
 
-_TASHKEEL = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed\u0640]")
+# diacritics and tatweel (normalize drops them; answer/spans.py skips them keeping offsets)
+TASHKEEL = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed\u0640]")
 # Invisible format characters (zero-width, bidi marks) that split or glue words unseen.
 _INVISIBLE = re.compile("[\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 _CHAR_MAP = str.maketrans(
@@ -64,7 +65,7 @@ def normalize(text: str) -> str:
     lowercase Latin. Idempotent: ``normalize(normalize(x)) == normalize(x)``."""
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
-    text = _TASHKEEL.sub("", text)
+    text = TASHKEEL.sub("", text)
     text = text.translate(_CHAR_MAP).lower()
     # NFKC after the mapping keeps the result stable under a second pass
     return unicodedata.normalize("NFKC", text)

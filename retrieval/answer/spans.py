@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from retrieval.answer.questions import question_type
-from retrieval.arabic import STOPWORDS, tokenize
+from retrieval.arabic import STOPWORDS, TASHKEEL, tokenize
 from retrieval.calendar_ar import MONTH_PATTERN, WEEKDAY_PATTERN, fold
 from retrieval.models import Answer
 
@@ -47,7 +47,6 @@ GATES = {"number": Gates(min_confidence=0.6, min_words=3, max_gap=40),
 SHIPPED_TYPES = frozenset({"time"})
 
 
-_TASHKEEL = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed\u0640]")
 
 
 def _names(pattern: re.Pattern) -> str:
@@ -126,7 +125,7 @@ def answer_type(question: str) -> str:
 def _clean(text: str) -> tuple[str, list[int]]:
     """``text`` folded (hamza seats, ى, ة, digits) without diacritics or tatweel, and each character's
     offset in ``text`` (so a match maps back to the verbatim sentence)."""
-    kept = [(fold(ch), i) for i, ch in enumerate(text) if not _TASHKEEL.fullmatch(ch)]
+    kept = [(fold(ch), i) for i, ch in enumerate(text) if not TASHKEEL.fullmatch(ch)]
     return "".join(ch for ch, _ in kept), [i for _, i in kept]
 
 
@@ -141,7 +140,7 @@ def _matches(pattern: re.Pattern, text: str, clean: str, offsets: list[int], kin
         end = start + len(piece)
         if piece.strip():
             stop = offsets[end - 1] + 1
-            while stop < len(text) and _TASHKEEL.fullmatch(text[stop]):  # the last letter's diacritics ("اعتراضاً")
+            while stop < len(text) and TASHKEEL.fullmatch(text[stop]):  # the last letter's diacritics ("اعتراضاً")
                 stop += 1
             spans.append(Span(offsets[start], stop, kind))
     return spans
@@ -166,7 +165,7 @@ def time_spans(text: str) -> list[Span]:
     clean, offsets = _clean(text)
     spans = []
     for span in _matches(_TIME, text, clean, offsets, "time"):
-        piece = fold(_TASHKEEL.sub("", text[span.start:span.end]))
+        piece = fold(TASHKEEL.sub("", text[span.start:span.end]))
         if piece == "اب":  # "آب" (August) alone is also "أب" (a father)
             continue
         if _BARE_YEAR.fullmatch(piece) and not (_YEAR_BEFORE.search(fold(text[max(0, span.start - 12):span.start]))
