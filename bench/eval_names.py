@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from common import ROOT, SHARED_DATA
+from eval_reader import squad_items
 
 import retrieval.latin as latin
 from retrieval.evaluation import Evaluator, QAItem, cached_index, read_qa, read_squad, squad_corpus
@@ -39,15 +40,12 @@ def english(items: list[QAItem], lower: bool = False) -> list[QAItem]:
 
 def xquad_english(holdout: int, lower: bool = False) -> tuple[list[QAItem], list[QAItem]]:
     """XQuAD's English questions with the Arabic answers: (over kept articles, over the last ``holdout``)."""
-    ar = json.loads(XQUAD_AR.read_text(encoding="utf-8"))["data"]
-    en = {q["id"]: q["question"] for a in json.loads(XQUAD_EN.read_text(encoding="utf-8"))["data"]
-          for p in a["paragraphs"] for q in p["qas"]}
+    items = squad_items(XQUAD_AR, "xquad", XQUAD_EN)
+    first_held = max(article for _, article, _ in items) + 1 - holdout
     kept, held = [], []
-    for a_index, article in enumerate(ar):
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                item = QAItem(en[qa["id"]].lower() if lower else en[qa["id"]], sorted({a["text"] for a in qa["answers"]}))
-                (kept if a_index < len(ar) - holdout else held).append(item)
+    for _, article, item in items:
+        item = QAItem(item.question.lower(), item.answers) if lower else item
+        (kept if article < first_held else held).append(item)
     return kept, held
 
 
