@@ -288,7 +288,7 @@ async def on_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         vote_key = _remember_for_votes(state.store, chat.id, answer)
         pending = _hold_back(answer, vote_key)
         state.store.save_pending_more(chat.id, pending)
-        markup = answer_markup(vote_key, pending.key if pending else None)
+        markup = answer_markup(vote_key, pending.key if pending else None, answer.language)
         await _send(update, render_telegram(answer), markup=markup, quote=_is_group(update))
         log.info(
             "answered chat=%s latency_ms=%.0f retrieval_ms=%.0f passages=%d abstained=%s",
@@ -318,7 +318,8 @@ async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         following = _hold_back(page, vote_key)
         state.store.save_pending_more(chat.id, following)
         await _drop_more_button(query)
-        await _send(update, render_telegram(page), markup=answer_markup(vote_key, following.key if following else None))
+        await _send(update, render_telegram(page),
+                    markup=answer_markup(vote_key, following.key if following else None, page.language))
 
 
 async def on_vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -327,19 +328,21 @@ async def on_vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     state = _state(context)
     query, chat, user = update.callback_query, update.effective_chat, update.effective_user
     parsed = parse_vote_data(query.data or "")
-    if parsed is None or state.store.answered(parsed[1]) is None:
+    record = state.store.answered(parsed[1]) if parsed is not None else None
+    if parsed is None or record is None:
         log.info("vote on an unknown answer chat=%s", chat.id)
         await query.answer(messages.VOTE_FORGOTTEN)
         return
     vote, key = parsed
     replaced = state.store.save_vote(key, chat.id, user.id, vote, now_iso())
     log.info("vote chat=%s answer=%s vote=%s replaced=%s", chat.id, key, vote, replaced)
+    language = messages.question_language(record.question)  # thanked in the language the question was asked in
     if replaced is None:
-        await query.answer(messages.VOTE_THANKS)
+        await query.answer(messages.worded(messages.VOTE_THANKS, language))
     elif replaced == vote:
-        await query.answer(messages.VOTE_SAME)
+        await query.answer(messages.worded(messages.VOTE_SAME, language))
     else:
-        await query.answer(messages.VOTE_CHANGED[vote])
+        await query.answer(messages.worded(messages.VOTE_CHANGED[vote], language))
 
 
 async def on_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from bot.feedback import vote_data
 from bot.telegram_html import TELEGRAM_LIMIT, Block, Run, pack_messages, runs_html, utf16_len
 from bot.urls import is_web_url
-from retrieval.calendar_ar import format_date_ar, parse_date
+from retrieval.calendar_ar import format_date, parse_date
 from retrieval.messages import (
     MORE_BUTTON,
     NO_ANSWER,
@@ -22,6 +22,7 @@ from retrieval.messages import (
     SUGGESTIONS_HEADING,
     VOTE_NOT_USEFUL_BUTTON,
     VOTE_USEFUL_BUTTON,
+    worded,
 )
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
 from retrieval.relative_dates import DateNote, resolve
@@ -90,16 +91,17 @@ def excerpt_dates(answer: Answer, excerpt: Excerpt) -> list[DateNote]:
 DATE_NOTE_MARK = "↳ "  # starts the line under an excerpt that dates its relative days
 
 
-def _date_note(notes: list[DateNote]) -> str:
-    """"↳ اليوم الثلاثاء (6 مارس 2018)؛ أمس (5 مارس 2018)": one entry per distinct phrase."""
-    labels = list(dict.fromkeys(" ".join(note.label.split()) for note in notes))
-    return DATE_NOTE_MARK + "؛ ".join(labels) if labels else ""
+def _date_note(notes: list[DateNote], language: str = "ar") -> str:
+    """"↳ اليوم الثلاثاء (6 مارس 2018)؛ أمس (5 مارس 2018)": one entry per distinct phrase (the phrase as
+    quoted; the date in the answer's language: "↳ اليوم الثلاثاء (6 March 2018); أمس (5 March 2018)")."""
+    labels = list(dict.fromkeys(" ".join(f"{n.phrase} ({date_label(n.date, language)})".split()) for n in notes))
+    return DATE_NOTE_MARK + ("; " if language == "en" else "؛ ").join(labels) if labels else ""
 
 
-def date_label(value: str | None) -> str:
-    """A source's date as shown to users ("6 مارس 2018"); as stored when it is not a date."""
+def date_label(value: str | None, language: str = "ar") -> str:
+    """A source's date as shown to users ("6 مارس 2018", "6 March 2018"); as stored when it is not a date."""
     day = parse_date(value) if value else None
-    return format_date_ar(day) if day else (value or "")
+    return format_date(day, language) if day else (value or "")
 
 
 def answer_data(answer: Answer) -> dict:
@@ -124,19 +126,20 @@ def render_terminal(answer: Answer, color: bool = False) -> str:
         return _render_terminal_message(answer, color)
     # a message above excerpts is the "may not answer" notice of an unsure answer (Answer.unsure)
     lines = [f"{_ANSI_BOLD}{answer.message}{_ANSI_RESET}" if color else answer.message, ""] if answer.message else []
+    language = answer.language
     for excerpt in answer.excerpts:
         body = "".join(_terminal_piece(text, style, color) for text, style in _pieces(excerpt))
         citations = _citations(excerpt)
         if color and citations:
             citations = f"{_ANSI_DIM}{citations}{_ANSI_RESET}"
         lines.append(f"{body} {citations}".rstrip())
-        if note := _date_note(excerpt_dates(answer, excerpt)):
+        if note := _date_note(excerpt_dates(answer, excerpt), language):
             lines.append(f"{_ANSI_DIM}{note}{_ANSI_RESET}" if color else note)
         lines.append("")
-    heading = f"{_ANSI_BOLD}{SOURCES_HEADING}{_ANSI_RESET}" if color else SOURCES_HEADING
-    lines.append(heading)
+    heading = worded(SOURCES_HEADING, language)
+    lines.append(f"{_ANSI_BOLD}{heading}{_ANSI_RESET}" if color else heading)
     for source in _cited_sources(answer, answer.excerpts):
-        date = f" ({date_label(source.date)})" if source.date else ""
+        date = f" ({date_label(source.date, language)})" if source.date else ""
         line = f"[{source.number}] {source.title}{date} — {source.source}"
         if source.url:
             line += f" ({source.url})"
@@ -153,9 +156,9 @@ def _terminal_piece(text: str, style: int, color: bool) -> str:
 
 
 def _render_terminal_message(answer: Answer, color: bool) -> str:
-    lines = [answer.message or NO_ANSWER]
+    lines = [answer.message or worded(NO_ANSWER, answer.language)]
     if answer.suggestions:
-        heading = SUGGESTIONS_HEADING
+        heading = worded(SUGGESTIONS_HEADING, answer.language)
         lines += ["", f"{_ANSI_BOLD}{heading}{_ANSI_RESET}" if color else heading]
         for info in answer.suggestions:
             lines.append(f"- {info.title}" + (f" ({info.url})" if info.url else ""))
@@ -167,7 +170,7 @@ def _render_terminal_message(answer: Answer, color: bool) -> str:
 
 def render_telegram(answer: Answer) -> list[str]:
     """Telegram HTML messages (parse_mode HTML), each at most 4096 UTF-16 units; never none."""
-    return pack_messages(telegram_blocks(answer)) or [html.escape(NO_ANSWER)]
+    return pack_messages(telegram_blocks(answer)) or [html.escape(worded(NO_ANSWER, answer.language))]
 
 
 def render_telegram_text(text: str, *, bold_first_line: bool = False) -> list[str]:
@@ -189,17 +192,17 @@ def telegram_blocks(answer: Answer) -> list[Block]:
         if citations:
             runs.append(Run(" " + citations))
         blocks.append(Block(tuple(runs), gap="\n\n"))
-        if note := _date_note(excerpt_dates(answer, excerpt)):
+        if note := _date_note(excerpt_dates(answer, excerpt), answer.language):
             blocks.append(Block((Run(clean_text(note)),)))
-    blocks.append(Block((Run(SOURCES_HEADING, bold=True),), gap="\n\n"))
+    blocks.append(Block((Run(worded(SOURCES_HEADING, answer.language), bold=True),), gap="\n\n"))
     for source in _cited_sources(answer, answer.excerpts):
-        blocks.append(Block(_source_runs(source)))
+        blocks.append(Block(_source_runs(source, answer.language)))
     return blocks
 
 
-def _source_runs(source: Source) -> tuple[Run, ...]:
+def _source_runs(source: Source, language: str = "ar") -> tuple[Run, ...]:
     title = clean_text(source.title) or clean_text(source.source)
-    date = f" ({clean_text(date_label(source.date))})" if source.date else ""
+    date = f" ({clean_text(date_label(source.date, language))})" if source.date else ""
     if is_web_url(source.url):
         return (Run(f"[{source.number}] "), Run(title, href=source.url), Run(date))
     return (Run(f"[{source.number}] {title}{date} — {clean_text(source.source)}"),)
@@ -213,9 +216,9 @@ def _suggestion_runs(info: DocumentInfo) -> tuple[Run, ...]:
 
 
 def _message_blocks(answer: Answer) -> list[Block]:
-    blocks = [Block((Run(clean_text(answer.message or NO_ANSWER)),))]
+    blocks = [Block((Run(clean_text(answer.message or worded(NO_ANSWER, answer.language))),))]
     if answer.suggestions:
-        blocks.append(Block((Run(SUGGESTIONS_HEADING, bold=True),), gap="\n\n"))
+        blocks.append(Block((Run(worded(SUGGESTIONS_HEADING, answer.language), bold=True),), gap="\n\n"))
         blocks += [Block(_suggestion_runs(info)) for info in answer.suggestions]
     return blocks
 
@@ -225,16 +228,17 @@ def _message_blocks(answer: Answer) -> list[Block]:
 MORE_PREFIX = "more:"
 
 
-def answer_markup(vote_key: str | None, more_key: str | None) -> InlineKeyboardMarkup | None:
-    """The buttons under an answer: "useful / not useful" (on ``vote_key``), then "more"."""
+def answer_markup(vote_key: str | None, more_key: str | None, language: str = "ar") -> InlineKeyboardMarkup | None:
+    """The buttons under an answer (labelled in its ``language``): "useful / not useful" (on ``vote_key``),
+    then "more"."""
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
     rows = []
     if vote_key:
-        rows.append([InlineKeyboardButton(VOTE_USEFUL_BUTTON, callback_data=vote_data("u", vote_key)),
-                     InlineKeyboardButton(VOTE_NOT_USEFUL_BUTTON, callback_data=vote_data("n", vote_key))])
+        rows.append([InlineKeyboardButton(worded(VOTE_USEFUL_BUTTON, language), callback_data=vote_data("u", vote_key)),
+                     InlineKeyboardButton(worded(VOTE_NOT_USEFUL_BUTTON, language), callback_data=vote_data("n", vote_key))])
     if more_key:
-        rows.append([InlineKeyboardButton(MORE_BUTTON, callback_data=MORE_PREFIX + more_key)])
+        rows.append([InlineKeyboardButton(worded(MORE_BUTTON, language), callback_data=MORE_PREFIX + more_key)])
     return InlineKeyboardMarkup(rows) if rows else None
 
 

@@ -112,7 +112,7 @@ def _interactive(live, k: int, mode: str, color: bool, render) -> int:
             elif command == "more":
                 page = last.next_page(live.current().settings.answer_max_excerpts) if last else None
                 if page is None:
-                    print(messages.NO_MORE)
+                    print(messages.worded(messages.NO_MORE, last.language if last else "ar"))
                 else:
                     last = page
                     _show(last, render, color)
@@ -155,7 +155,7 @@ def _show(answer: Answer, render, color: bool) -> None:
     """An answer or a page of "more", with the hint when excerpts are still held back."""
     print(render(answer, color=color))
     if answer.more:
-        print(messages.REPL_MORE_HINT)
+        print(messages.worded(messages.REPL_MORE_HINT, answer.language))
 
 
 if __name__ == "__main__":

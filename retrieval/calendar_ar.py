@@ -23,7 +23,7 @@ Stable API (other modules import it; extend, do not rename):
   "2018/03/06", "06/03/2018" (day first), "6 مارس 2018" / "٦ آذار ٢٠١٨" / "6 March 2018".
 - ``format_date_ar(day)``: ``date(2018, 3, 6)`` -> "6 مارس 2018" (Egyptian month names, Western
   digits: the form the Arabic press and the bot's answers use); ``style="levantine"`` gives
-  "6 آذار 2018".
+  "6 آذار 2018"; ``format_date(day, "en")``: "6 March 2018" (an answer to a question asked in English).
 """
 
 from __future__ import annotations
@@ -148,8 +148,9 @@ def find_weekdays(text: str) -> Iterator[tuple[int, int, int]]:
 _ISO = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:$|[T\s])")
 _DMY = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
 _WORDS = re.compile(r"(\d{1,2})\s+(?:من\s+)?(?:شهر\s+)?(\D+?)\s*(?:/\s*\D+?\s*)?،?\s+(\d{4})$")
-_ENGLISH_MONTHS = {name: number for number, name in enumerate(
-    "january february march april may june july august september october november december".split(), start=1)}
+MONTHS_ENGLISH = ("", "January", "February", "March", "April", "May", "June", "July", "August", "September",
+                  "October", "November", "December")
+_ENGLISH_MONTHS = {name.lower(): number for number, name in enumerate(MONTHS_ENGLISH) if name}
 _ENGLISH_MONTHS.update({name[:3]: number for name, number in list(_ENGLISH_MONTHS.items())})
 _ENGLISH_MONTHS["sept"] = 9
 
@@ -187,3 +188,8 @@ def format_date_ar(day: date | datetime, style: str = "egyptian") -> str:
     """``date(2018, 3, 6)`` -> "6 مارس 2018" ("6 آذار 2018" with ``style="levantine"``)."""
     names = MONTHS_LEVANTINE if style == "levantine" else MONTHS_EGYPTIAN
     return f"{day.day} {names[day.month]} {day.year}"
+
+
+def format_date(day: date | datetime, language: str = "ar") -> str:
+    """A date for an answer in ``language``: "6 مارس 2018", or "6 March 2018" for "en"."""
+    return f"{day.day} {MONTHS_ENGLISH[day.month]} {day.year}" if language == "en" else format_date_ar(day)

@@ -120,3 +120,38 @@ def telegram_sources(titles: list[str], listed: int) -> str:
     if len(titles) > listed:
         lines.append(f"… وغيرها ({count_articles(len(titles) - listed)}).")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- an answer to a question asked in English
+
+# The words around an answer (never the quotes: they stay as the articles wrote them) for a question
+# asked in English (Answer.language "en"). Keyed by the Arabic wording, so every wording has its
+# translation next to it and a missing one falls back to the Arabic.
+ENGLISH = {
+    TOO_LONG: "Your question is too long ({size} characters); the limit is {limit}. Please shorten it.",
+    NO_ANSWER: "I found no answer to this question in the articles I have.",
+    UNSURE: "These are the excerpts closest to your question, but they may not answer it.",
+    SOURCES_HEADING: "Sources:",
+    SUGGESTIONS_HEADING: "Related articles (not an answer):",
+    NO_MORE: "No more excerpts.",
+    REPL_MORE_HINT: "(:more for more excerpts)",
+    MORE_BUTTON: "More",
+    VOTE_USEFUL_BUTTON: "👍 Useful",
+    VOTE_NOT_USEFUL_BUTTON: "👎 Not useful",
+    VOTE_THANKS: "Thank you, your vote is recorded.",
+    VOTE_SAME: "Your vote on this answer was already recorded.",
+    VOTE_CHANGED["useful"]: "Vote changed: the answer is useful.",
+    VOTE_CHANGED["not_useful"]: "Vote changed: the answer is not useful.",
+}
+
+
+def question_language(question: str) -> str:
+    """"en" when most of the question's letters are Latin (asked in English), else "ar"."""
+    letters = [ch for ch in question if ch.isalpha()]
+    latin = sum(ch.isascii() for ch in letters)
+    return "en" if letters and latin > len(letters) / 2 else "ar"
+
+
+def worded(text: str, language: str) -> str:
+    """``text`` (one of the wordings above) in ``language``; the Arabic when there is no translation."""
+    return ENGLISH.get(text, text) if language == "en" else text

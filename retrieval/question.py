@@ -27,7 +27,8 @@ def check_question(question: str, max_chars: int) -> Refusal | None:
     if not text:
         return Refusal("empty", messages.EMPTY_QUESTION)
     if len(text) > max_chars:
-        return Refusal("too_long", messages.TOO_LONG.format(size=len(text), limit=max_chars))
+        wording = messages.worded(messages.TOO_LONG, messages.question_language(text))
+        return Refusal("too_long", wording.format(size=len(text), limit=max_chars))
     if not any(character.isalnum() for character in text):
         return Refusal("no_words", messages.NO_WORDS)
     return None

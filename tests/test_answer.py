@@ -28,6 +28,7 @@ from retrieval.arabic import STOPWORDS, stem, tokenize
 from retrieval.build import build_index
 from retrieval.documents import load_corpus
 from retrieval.index import Index
+from retrieval.messages import UNSURE, worded
 from retrieval.models import Answer, DocumentInfo
 from retrieval.pipeline import Pipeline
 
@@ -368,3 +369,24 @@ def test_only_heading_lines_count_as_headings(seed_pipeline: Pipeline) -> None:
     # list items and body sentences are not headings (a bullet may be the answer)
     assert not any(c.heading for c in candidates if c.text.lstrip()[:1] in "-–•")
     assert not any(c.heading for c in candidates if len(c.text) > 80)
+
+
+@pytest.mark.parametrize(("question", "language"), [
+    ("Who did Hassan Rashad meet in Jerusalem?", "en"),
+    ("who met rashad?", "en"),
+    ("من التقى رشاد؟", "ar"),
+    ("ما هو دور CIA في المفاوضات؟", "ar"),  # an Arabic question naming something in Latin letters
+])
+def test_the_answer_is_worded_in_the_language_of_the_question(seed_pipeline: Pipeline, question: str, language: str) -> None:
+    answer = seed_pipeline.answer(question)
+    assert answer.language == language
+    if answer.message:  # "not sure" or "no answer": in the question's language
+        assert answer.message in ({worded(UNSURE, "en"), worded(NO_ANSWER, "en")} if language == "en" else {UNSURE, NO_ANSWER})
+
+
+def test_an_english_question_the_articles_cannot_answer_is_refused_in_english(seed_pipeline: Pipeline) -> None:
+    answer = seed_pipeline.answer("Who won the Nobel Peace Prize in 2023?")
+    assert answer.abstained and answer.language == "en"
+    assert answer.message == answer.text == worded(NO_ANSWER, "en")
+    too_long = seed_pipeline.answer("Who " + "is " * 600 + "he?")
+    assert too_long.refused == "too_long" and too_long.message.startswith("Your question is too long (")

@@ -14,6 +14,7 @@ from retrieval.calendar_ar import (
     WEEKDAYS,
     find_months,
     find_weekdays,
+    format_date,
     format_date_ar,
     month_number,
     parse_date,
@@ -52,6 +53,8 @@ def test_digits_and_formatting() -> None:
     assert to_western_digits("٢٠١٨/٠٣/٠٦ و۱۴") == "2018/03/06 و14"
     assert format_date_ar(date(2018, 3, 6)) == "6 مارس 2018"
     assert format_date_ar(date(2018, 3, 6), style="levantine") == "6 آذار 2018"
+    assert format_date(date(2018, 3, 6)) == "6 مارس 2018" and format_date(date(2018, 12, 1), "en") == "1 December 2018"
+    assert parse_date(format_date(date(2018, 9, 30), "en")) == date(2018, 9, 30)  # read back as written
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -20,13 +20,17 @@ from retrieval.calendar_ar import format_date_ar, parse_date
 from retrieval.evaluation import read_qa
 from retrieval.messages import (
     LATEST_HEADING,
+    MORE_BUTTON,
+    NO_ANSWER,
     NO_DATED_ARTICLES,
+    SOURCES_HEADING,
     VOTE_CHANGED,
     VOTE_FORGOTTEN,
     VOTE_NOT_USEFUL_BUTTON,
     VOTE_SAME,
     VOTE_THANKS,
     VOTE_USEFUL_BUTTON,
+    worded,
 )
 
 DATED_CORPUS = ROOT / "tests" / "data" / "ant_dated.jsonl"
@@ -233,3 +237,22 @@ def test_a_chats_unvoted_answers_are_pruned_and_voted_ones_kept(tmp_path):
     assert store.answered("voted") == record and store.answered("other chat") == record
     assert [(v.key, v.vote, v.time) for v in store.votes()] == [("voted", "not_useful", "t2"), ("voted", "not_useful", "t3")]
     store.close()
+
+
+def test_an_english_question_is_answered_voted_on_and_paged_in_english(server, bot, seed_pipeline, state_file):
+    """A question asked in English: the quotes stay Arabic; the words around them, the buttons and the
+    thanks for a vote are English (the same flow as an Arabic question otherwise)."""
+    chat, question = 603, "Who did Hassan Rashad meet in Jerusalem?"
+    expected = seed_pipeline.answer(question)
+    assert expected.language == "en" and expected.excerpts
+    [reply] = ask(server, chat, question)
+    assert worded(SOURCES_HEADING, "en") in reply.text and SOURCES_HEADING not in reply.text
+    assert expected.excerpts[0].text[:40] in reply.text
+    labels = [b["text"] for b in reply.buttons()]
+    assert labels[:2] == [worded(VOTE_USEFUL_BUTTON, "en"), worded(VOTE_NOT_USEFUL_BUTTON, "en")]
+    assert (worded(MORE_BUTTON, "en") in labels) == bool(expected.more) and MORE_BUTTON not in labels
+    assert press(server, chat, reply, vote_data(reply, worded(VOTE_USEFUL_BUTTON, "en"))) == worded(VOTE_THANKS, "en")
+    assert press(server, chat, reply, vote_data(reply, worded(VOTE_USEFUL_BUTTON, "en"))) == worded(VOTE_SAME, "en")
+    [unanswered] = ask(server, chat, "Who won the Nobel Peace Prize in 2023?")
+    assert unanswered.text.startswith(worded(NO_ANSWER, "en"))
+    no_bad_requests(server)

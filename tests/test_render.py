@@ -26,7 +26,7 @@ from bot.render import (
     utf16_len,
 )
 from retrieval.build import build_index
-from retrieval.messages import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING, UNSURE
+from retrieval.messages import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING, UNSURE, worded
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
@@ -346,3 +346,27 @@ def test_real_answer_over_dated_seed_articles(tmp_path):
     notes = next(e["dates"] for e in data["excerpts"] if "اليوم الثلاثاء" in e["text"])
     assert ("ظهر اليوم الثلاثاء", "2025-10-21") in [(n["phrase"], n["date"]) for n in notes]
 
+
+
+# ---------------------------------------------------------------- a question asked in English
+
+
+def test_an_english_answer_words_its_frame_and_dates_in_english_and_keeps_the_quote():
+    answer = dated_answer().model_copy(update={"language": "en", "message": worded(UNSURE, "en"), "unsure": True})
+    lines = render_terminal(answer, color=False).splitlines()
+    assert lines[0] == worded(UNSURE, "en")
+    assert lines[2] == DATED + " [1]"  # the quote as written
+    assert lines[3] == DATE_NOTE_MARK + "ظهر اليوم الثلاثاء (21 October 2025); أمس (20 October 2025)"
+    assert "Sources:" in lines and SOURCES_HEADING not in lines
+    assert "[1] عنوان 1 (21 October 2025) — 000.txt" in lines
+    text = "".join(parse("".join(render_telegram(answer))).text)
+    assert text.startswith(worded(UNSURE, "en")) and "Sources:" in text and "(21 October 2025)" in text
+    assert SOURCES_HEADING not in text and "أكتوبر" not in text
+
+
+def test_an_english_abstention_is_worded_in_english():
+    answer = Answer(question="Who won?", resolved_question="Who won?", abstained=True, language="en",
+                    suggestions=[DocumentInfo(id="a", title="عنوان", source="a.txt")])
+    assert render_terminal(answer).splitlines()[:3] == [worded(NO_ANSWER, "en"), "", worded(SUGGESTIONS_HEADING, "en")]
+    text = "".join(parse("".join(render_telegram(answer))).text)
+    assert text.startswith(worded(NO_ANSWER, "en")) and worded(SUGGESTIONS_HEADING, "en") in text

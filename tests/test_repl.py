@@ -19,7 +19,7 @@ from conftest import ROOT, SEED_CORPUS
 from bot.render import render_terminal
 from retrieval.answer import ComposerConfig
 from retrieval.documents import load_corpus
-from retrieval.messages import FORGOTTEN, NO_ANSWER, NO_MORE, REPL_MORE_HINT, REPL_PROMPT, SOURCES_HEADING, UNSURE
+from retrieval.messages import FORGOTTEN, NO_ANSWER, NO_MORE, REPL_MORE_HINT, REPL_PROMPT, SOURCES_HEADING, UNSURE, worded
 from retrieval.pipeline import Pipeline
 from retrieval.question import check_question
 from retrieval.settings import Settings
@@ -187,6 +187,22 @@ def test_a_session_of_questions_and_commands(repl: Terminal, seed_pipeline: Pipe
     assert "Traceback" not in repl.text
 
 
+def test_an_english_question_is_framed_in_english_and_paged_to_the_end(repl: Terminal, seed_pipeline: Pipeline) -> None:
+    question = "Who did Hassan Rashad meet in Jerusalem?"
+    expected = seed_pipeline.answer(question)
+    answer = repl.ask(question)
+    assert "نتنياهو" in answer  # the quote, as the article wrote it
+    assert worded(SOURCES_HEADING, "en") in answer and SOURCES_HEADING not in answer
+    assert (worded(REPL_MORE_HINT, "en") in answer) == bool(expected.more) and REPL_MORE_HINT not in answer
+    while expected.more:
+        repl.ask(":more")
+        expected = expected.next_page(seed_pipeline.settings.answer_max_excerpts)
+    assert worded(NO_MORE, "en") in repl.ask(":more")
+    assert worded(NO_ANSWER, "en") in repl.ask("Who won the Nobel Peace Prize in 2023?")
+    repl.send(":q\r")
+    assert repl.wait() == 0
+
+
 def test_a_follow_up_and_new(repl: Terminal) -> None:
     assert "نتنياهو" in repl.ask("من التقى رشاد في القدس؟")
     assert "الثلاثاء" in repl.ask("ومتى كان ذلك؟")
@@ -255,8 +271,8 @@ def test_question_json_has_the_documented_keys(seed_index: Path, tmp_path: Path)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert {"question", "resolved_question", "passages", "excerpts", "more", "sources", "abstained", "unsure", "confidence",
-            "message", "suggestions", "refused", "answer_text", "mode", "k"} <= set(data)
-    assert data["question"] == QUESTION and data["abstained"] is False and data["unsure"] is False
+            "message", "suggestions", "refused", "answer_text", "mode", "k", "language"} <= set(data)
+    assert data["question"] == QUESTION and data["abstained"] is False and data["unsure"] is False and data["language"] == "ar"
     assert data["confidence"] >= shipped_band()[1]  # sure: no notice
     assert data["message"] is None and data["suggestions"] == [] and data["refused"] is None
     assert (data["mode"], data["k"]) == ("hybrid", 5)
