@@ -24,6 +24,7 @@ from retrieval.index.layout import MANIFEST
 from retrieval.latin import prepare as prepare_names
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
+from retrieval.spelling import speller_for
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,12 @@ def manifest_signature(index_dir: Path) -> Signature:
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
+def prepare_tables(index: Index) -> None:
+    """Build what questions look words up in (the English names' table, the spelling table) for ``index``."""
+    prepare_names(index)
+    speller_for(index)
+
+
 class LivePipeline:
     """Holds the pipeline in use and switches it when the index on disk changes.
 
@@ -88,9 +95,9 @@ class LivePipeline:
         """Load the index of ``settings`` (raises as ``Pipeline.load`` does: the first index must be usable)."""
         signature = manifest_signature(settings.index_dir)  # before loading: a build finishing meanwhile is seen next time
         live = cls(Pipeline.load(settings), settings, signature=signature, **options)
-        # the English names' lookup table (retrieval/latin.py; 3.7 s on the whole archive), built in the
-        # background so the first English question does not wait for it
-        threading.Thread(target=prepare_names, args=(live.current().index,), name="names", daemon=True).start()
+        # the English names' lookup table (retrieval/latin.py; 3.7 s on the whole archive) and the spelling
+        # table (retrieval/spelling.py), built in the background so the first question does not wait for them
+        threading.Thread(target=prepare_tables, args=(live.current().index,), name="names", daemon=True).start()
         return live
 
     @property
@@ -124,7 +131,7 @@ class LivePipeline:
                 # the embedder is reused: Index.load refuses an index built for another one
                 index = Index.load(self.settings.index_dir, self.settings)
                 new = Pipeline(self.settings, index, old.embedder, old.reader)
-                prepare_names(index)  # off the question path, like the load itself
+                prepare_tables(index)  # off the question path, like the load itself
             except (RetrievalError, OSError) as exc:
                 self._refused_signature, self.refused = signature, str(exc)
                 log.error("the new index at %s was refused; still serving the previous one (%d documents): %s",

@@ -19,6 +19,7 @@ from retrieval.models import Answer, Conversation, DocumentInfo
 from retrieval.question import Refusal, check_mode, check_question
 from retrieval.retriever import DateBias, Retriever
 from retrieval.settings import Settings
+from retrieval.spelling import speller_for
 from retrieval.timeframe import TimeFrame, parse_question
 
 # search with the question's time phrase taken out ("ماذا حدث لصلاح في مارس 2018" -> "ماذا حدث لصلاح"):
@@ -85,6 +86,8 @@ class Pipeline:
         # a question in spoken Arabic ("مين قابل رشاد؟") is read in the standard words of the news; the
         # answer keeps the user's own words as its question
         standard = to_standard(question)
+        if self.settings.spelling:  # misspelt words -> the index's words one edit away (retrieval/spelling.py)
+            standard = speller_for(self.index).correct(standard)
         resolved, prefer = resolve(standard, conversation)
         bias, query = self.time_of(resolved, within, dates)
         timings: dict[str, float] = {}
