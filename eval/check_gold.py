@@ -4,7 +4,8 @@
 Every gold answer in seed_qa.jsonl and conversations.jsonl must occur (after
 Arabic normalisation) as a substring of at least one article in corpus/.
 unanswerable.jsonl is only checked for JSON validity and format. dialect_qa.jsonl is checked like
-seed_qa.jsonl (plus its "dialect" key); dialect_unanswerable.jsonl like unanswerable.jsonl.
+seed_qa.jsonl (plus its "dialect" key); dialect_unanswerable.jsonl like unanswerable.jsonl;
+dialect_conversations.jsonl like conversations.jsonl.
 
 Usage: python eval/check_gold.py   (no arguments; exit 1 on any failure)
 """
@@ -109,10 +110,19 @@ def main() -> int:
                 or item.get("dialect") not in DIALECTS:
             failures.append(f"dialect_unanswerable.jsonl:{n}: expected {{\"question\": str, \"dialect\": ...}}, got {item!r}")
 
+    dialect_convs = load_jsonl(EVAL / "dialect_conversations.jsonl", failures)
+    for n, conv in dialect_convs:
+        turns = conv.get("turns") if isinstance(conv, dict) else None
+        if not isinstance(turns, list) or len(turns) < 2 or set(conv) != {"turns", "dialect"} or conv["dialect"] not in DIALECTS:
+            failures.append(f"dialect_conversations.jsonl:{n}: expected {{\"turns\": [...], \"dialect\": ...}} with at least 2 turns")
+            continue
+        for t, item in enumerate(turns, 1):
+            check_item(f"dialect_conversations.jsonl:{n} turn {t}", item, docs, failures)
+
     for f in failures:
         print("FAIL", f)
     print(f"seed_qa: {len(seed)}  unanswerable: {len(unans)}  conversations: {len(convs)}  dialect_qa: {len(dialect)}  "
-          f"dialect_unanswerable: {len(dialect_unans)}  failures: {len(failures)}")
+          f"dialect_unanswerable: {len(dialect_unans)}  dialect_conversations: {len(dialect_convs)}  failures: {len(failures)}")
     return 1 if failures else 0
 
 

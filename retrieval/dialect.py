@@ -41,7 +41,7 @@ _QUESTION_WORDS = {
 }
 _OTHER_WORDS = {
     "الذي": ("اللي", "يلي", "يللي"),  # not "يلي" after ما / فيما / كما (standard "follows"): _FOLLOWS
-    "هذا": ("ده", "هاد", "هادا", "هيدا", "هدا"),
+    "هذا": ("ده", "هاد", "هادا", "هيدا"),  # not "هدا": "هدأ" (calmed) is written so once normalised
     "هذه": ("هيدي", "هذي"),
     "ليس": ("مش", "مهوش"),
     "ما زال": ("لسه", "لسا", "لساته"),
@@ -49,7 +49,14 @@ _OTHER_WORDS = {
     "اليوم": ("النهارده", "النهاردا"),
     "الآن": ("دلوقتي", "دلوقت", "هلق", "هلاء", "هسه"),
     "هكذا": ("كده", "كدا", "هيك"),
+    "أيضا": ("كمان", "برضه", "برضو", "برده"),  # "also": a follow-up ("ومين حضر كمان؟")
+    "بعد ذلك": ("بعدين",),  # "then": a follow-up ("وبعدين راح فين؟")
 }
+# a conjunction before the other words: وده, وبعدين (never ب / ل: Levantine "بده" is "he wants")
+_OTHER_PREFIXES = ("و", "ف")
+# "well, so" opening a follow-up ("طب ومين حضر كمان؟"): dropped when the next word starts with و, so
+# the follow-up starts with its conjunction as a standard one does (elsewhere طب is medicine, طيب good)
+_FILLERS = frozenset(normalize(w) for w in ("طب", "طيب", "يعني"))
 # only as the question's first word, or its last when it has no other question word: elsewhere they are
 # names ("من هو جورج برنارد شو؟", "جون وين") or other words (Egyptian "وش": face; "بكرة القدم")
 _EDGE_WORDS = {"شو": "ماذا", "وش": "ماذا", "وين": "أين", "ليه": "لماذا", "بكره": "غدا", "بكرا": "غدا"}  # بكرة القدم
@@ -74,14 +81,17 @@ _WORD = re.compile(r"[\u0621-\u064A\u0660-\u0669\u0670-\u06D3\u064B-\u065F\u0640
 def _standard(word: str, edge: bool, before: str = "", after: str = "") -> str | None:
     """The standard form of ``word`` (None: keep it); ``before`` / ``after``: the words beside it."""
     written = TASHKEEL.sub("", word).replace("\u0640", "")
-    if written in _AS_WRITTEN:
+    conjunction = written[:1] if written[:1] in _OTHER_PREFIXES and written[1:] in _AS_WRITTEN else ""
+    if written[len(conjunction):] in _AS_WRITTEN:  # وكام, وإيه
         spelled = written in ("إيه", "ايه") and {normalize(before), normalize(after)} & _LETTER_NAMES
-        return None if spelled else _AS_WRITTEN[written]
+        return None if spelled else conjunction + _AS_WRITTEN[written[len(conjunction):]]
     key = normalize(word)
     if key in _QUESTION:
         return _QUESTION[key]
     if key in _OTHER:
         return None if key == "يلي" and normalize(before) in _FOLLOWS else _OTHER[key]
+    if key[:1] in _OTHER_PREFIXES and key[1:] in _OTHER and key[1:] != "يلي":  # وده, وبعدين
+        return word[:1] + _OTHER[key[1:]]
     if edge and key in _EDGE_WORDS:
         return _EDGE_WORDS[key]
     for prefix in _PREFIXES:  # a question word only
@@ -102,6 +112,9 @@ def to_standard(question: str) -> str:
     (the rest exactly as written); a question in standard Arabic or another language comes back unchanged."""
     text = _HOW_MUCH.sub("كم", question)
     words = list(_WORD.finditer(text))
+    if len(words) > 1 and normalize(words[0].group()) in _FILLERS and normalize(words[1].group()).startswith("و"):
+        text = text[: words[0].start()] + text[words[1].start() :]  # "طب ومين ..." -> "ومين ..."
+        words = list(_WORD.finditer(text))
     asking = [_asks(m.group()) for m in words]
     out, last = [], 0
     for n, match in enumerate(words):
