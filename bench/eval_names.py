@@ -7,7 +7,9 @@ apart), XQuAD's English questions over its Arabic paragraphs (answer recall, ans
 English questions of XQuAD's last --holdout-articles articles over a corpus without them (near-topic
 questions the corpus cannot answer: abstained, or flagged not sure). Nothing here is trained: every set is
 held out. ``--lowercase`` asks the English questions in lower case, as people type in chats. Also times
-building the bridge of --index (the archive index, when built).
+building the bridge of --index (the archive index, when built). ``--floors 0.3,0.2,0.1,0`` instead measures
+ComposerConfig.names_abstain_threshold (an English question whose names the top passages spell is abstained
+on only below it), the bridge on, one row per value (0.3, the abstain threshold itself: the floor off).
 """
 
 from __future__ import annotations
@@ -49,8 +51,11 @@ def xquad_english(holdout: int, lower: bool = False) -> tuple[list[QAItem], list
     return kept, held
 
 
-def run(pipeline: Pipeline, answerable: list[QAItem], unanswerable: list[QAItem], bridge: bool) -> dict:
+def run(pipeline: Pipeline, answerable: list[QAItem], unanswerable: list[QAItem], bridge: bool, floor: float | None = None) -> dict:
     latin.latin_names = _NAMES if bridge else (lambda text: [])
+    config = pipeline.composer.config
+    shipped = config.names_abstain_threshold
+    config.names_abstain_threshold = shipped if floor is None else floor
     try:
         evaluator = Evaluator(pipeline, "hybrid", 5)
         evaluator.qa(answerable)
@@ -58,6 +63,7 @@ def run(pipeline: Pipeline, answerable: list[QAItem], unanswerable: list[QAItem]
         m = evaluator.report.to_dict()
     finally:
         latin.latin_names = _NAMES
+        config.names_abstain_threshold = shipped
     u = m["unsure"]
     out = {"answerable": m["n_questions"], "unanswerable": m["abstention"]["unanswerable"]}
     if answerable:
@@ -75,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout-articles", type=int, default=8)
     parser.add_argument("--index", type=Path, default=ROOT / "data" / "ant", help="an index whose bridge is timed")
     parser.add_argument("--lowercase", action="store_true", help="ask every English question in lower case")
+    parser.add_argument("--floors", help="comma-separated names_abstain_threshold values to compare (bridge on)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
@@ -92,15 +99,18 @@ def main(argv: list[str] | None = None) -> int:
                                    [], held)
     results = {}
     for name, (pipeline, answerable, unanswerable) in sets.items():
-        results[name] = {variant: run(pipeline, answerable, unanswerable, variant == "bridge") for variant in ("off", "bridge")}
-    print(f"{'set':<20} {'variant':<7} {'n':>5} {'recall':>7} {'p@1':>6} {'ans.abst':>8} {'unans':>5} {'abst':>5} {'abst+flag':>9}")
+        if args.floors:
+            results[name] = {f"floor {v}": run(pipeline, answerable, unanswerable, True, float(v)) for v in args.floors.split(",")}
+        else:
+            results[name] = {variant: run(pipeline, answerable, unanswerable, variant == "bridge") for variant in ("off", "bridge")}
+    print(f"{'set':<20} {'variant':<9} {'n':>5} {'recall':>7} {'p@1':>6} {'ans.abst':>8} {'unans':>5} {'abst':>5} {'abst+flag':>9}")
     for name, row in results.items():
         for variant, r in row.items():
             cells = [r.get(key, "") for key in ("answer_recall", "passage_recall@1", "answerable_abstained")]
             cells += [r["unanswerable"], r.get("abstained", ""), r.get("abstained_or_flagged", "")]
             widths = (7, 6, 8, 5, 5, 9)
-            print(f"{name:<20} {variant:<7} {r['answerable']:>5} " + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
-    if (args.index / "manifest.json").is_file():
+            print(f"{name:<20} {variant:<9} {r['answerable']:>5} " + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
+    if (args.index / "manifest.json").is_file() and not args.floors:
         pipeline = Pipeline.load(base.model_copy(update={"index_dir": args.index}))
         times = []
         for _ in range(3):

@@ -38,6 +38,7 @@ from retrieval.settings import Settings
 QUESTION = "من التقى رشاد؟"
 IN_JERUSALEM = "من التقى رشاد في القدس؟"
 FOLLOW_UP = "ومتى كان ذلك؟"
+ENGLISH_EXAMPLE = "Who did Hassan Rashad meet in Jerusalem?"
 UNANSWERABLE = "من فاز بكأس العالم 2022؟"
 LONG_QUESTION = "أعطني الجواب الطويل"
 BOOM = "سؤال يفجر المكونات"
@@ -144,8 +145,20 @@ def test_start_help_and_help_addressed_to_the_bot(server, bot):
     for command in ("/start", "/help", f"/help@{BOT_USERNAME}"):
         [reply] = ask(server, 102, command)
         assert QUESTION in reply.text and "/sources" in reply.text
+        assert "مين قابل رشاد؟" in reply.text and ENGLISH_EXAMPLE in reply.text  # dialect and English welcome
     assert [c["command"] for c in server.commands] == ["start", "help", "sources", "new", "since", "latest"]
     assert list(COMMAND_DESCRIPTIONS) == [c["command"] for c in server.commands]
+
+
+@pytest.mark.parametrize("example", [QUESTION, "مين قابل رشاد؟"])
+def test_the_help_examples_are_answered_with_both_meetings(seed_pipeline, example):
+    answer = seed_pipeline.answer(example)
+    assert not answer.abstained and "نتنياهو" in answer.text and "ويتكوف" in answer.text
+
+
+def test_the_english_help_example_leads_with_the_meeting(seed_pipeline):
+    answer = seed_pipeline.answer(ENGLISH_EXAMPLE)
+    assert not answer.abstained and "نتنياهو" in answer.excerpts[0].text and answer.language == "en"
 
 
 def test_sources_lists_every_article(server, bot, seed_pipeline):

@@ -18,9 +18,22 @@ from retrieval.answer.scoring import (
     sentence_similarity,
 )
 from retrieval.answer.selection import abstain, add_neighbour_scores, build_answer, cut_long_sentences, select
+from retrieval.arabic import stem, tokenize
 from retrieval.index import Index
+from retrieval.latin import name_spellings
 from retrieval.messages import UNSURE
 from retrieval.models import Answer, Passage
+
+
+def names_spelled(index: Index, resolved: str, cands: list[Candidate], top: int = 3) -> bool:
+    """Whether ``resolved`` is an English question whose Latin names (retrieval/latin.py) the sentences of
+    the ``top`` passages spell."""
+    tokens = tokenize(resolved)
+    if not tokens or sum(t.isascii() for t in tokens) <= len(tokens) / 2:
+        return False
+    spellings = name_spellings(index, resolved)
+    wanted = {stem(t[1:]) if t.startswith("=") else t for terms in spellings.values() for t in terms}
+    return bool(wanted) and any(wanted & c.stems for c in cands if c.passage.rank <= top)
 
 
 class Composer:
@@ -50,7 +63,10 @@ class Composer:
         scores = features @ cfg.weights.sentence_vector
         for cand, score in zip(cands, scores):
             cand.score = float(score)
-        if probability < cfg.abstain_threshold:
+        threshold = cfg.abstain_threshold
+        if probability < threshold and cfg.unsure_below > threshold and names_spelled(self.index, resolved, cands):
+            threshold = min(threshold, cfg.names_abstain_threshold)  # "Who met Rashad?": shown, as not sure
+        if probability < threshold:
             answer = abstain(question, resolved, passages, q_stems)
             answer.confidence = round(probability, 4)
             return answer
@@ -63,7 +79,7 @@ class Composer:
         chosen, more = select(ranked, self.index, cfg)
         answer = build_answer(self.index, question, resolved, passages, chosen, more, q_stems)
         answer.confidence = round(probability, 4)
-        if answer.excerpts and cfg.is_unsure(probability):
+        if answer.excerpts and probability < cfg.unsure_below:
             answer.unsure, answer.message = True, UNSURE
         return answer
 
