@@ -15,6 +15,15 @@ EMPTY_QUESTION = f"اكتب سؤالك عن الأخبار، مثلاً: {EXAMPL
 NO_WORDS = f"لم أجد في سؤالك كلمات أبحث عنها. اكتب سؤالك بالكلمات، مثلاً: {EXAMPLE_QUESTION}"
 TOO_LONG = "سؤالك طويل جداً ({size} حرفاً)؛ الحد {limit} حرف. اختصره من فضلك."
 
+# ---------------------------------------------------------------- greetings, thanks, goodbyes (retrieval/smalltalk.py)
+
+SMALL_TALK = {
+    "salam": f"وعليكم السلام! اسألني عن الأخبار التي أعرفها، مثلاً: {EXAMPLE_QUESTION}",
+    "greeting": f"أهلاً بك! اسألني عن الأخبار التي أعرفها، مثلاً: {EXAMPLE_QUESTION}",
+    "thanks": "العفو! اسألني عن أي خبر متى شئت.",
+    "goodbye": "مع السلامة! أنا هنا متى احتجت إلى خبر.",
+}
+
 # ---------------------------------------------------------------- answers (composer and renderers)
 
 NO_ANSWER = "لم أجد إجابة لهذا السؤال في المصادر المتاحة."
@@ -129,6 +138,10 @@ def telegram_sources(titles: list[str], listed: int) -> str:
 # asked in English (Answer.language "en"). Keyed by the Arabic wording, so every wording has its
 # translation next to it and a missing one falls back to the Arabic.
 ENGLISH = {
+    SMALL_TALK["salam"]: "Wa alaikum assalam! Ask me about the news I know, for example: Who did Hassan Rashad meet in Jerusalem?",
+    SMALL_TALK["greeting"]: "Hello! Ask me about the news I know, for example: Who did Hassan Rashad meet in Jerusalem?",
+    SMALL_TALK["thanks"]: "You are welcome! Ask me about any news whenever you like.",
+    SMALL_TALK["goodbye"]: "Goodbye! I am here whenever you need the news.",
     TOO_LONG: "Your question is too long ({size} characters); the limit is {limit}. Please shorten it.",
     NO_ANSWER: "I found no answer to this question in the articles I have.",
     UNSURE: "These are the excerpts closest to your question, but they may not answer it.",

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-RefusalReason = Literal["empty", "too_long", "no_words"]  # why a question was not searched
+RefusalReason = Literal["empty", "too_long", "no_words", "small_talk"]  # why a question was not searched
 
 
 class Document(BaseModel):

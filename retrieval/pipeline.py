@@ -19,6 +19,7 @@ from retrieval.models import Answer, Conversation, DocumentInfo
 from retrieval.question import Refusal, check_mode, check_question
 from retrieval.retriever import DateBias, Retriever
 from retrieval.settings import Settings
+from retrieval.smalltalk import without_greeting
 from retrieval.spelling import speller_for
 from retrieval.timeframe import TimeFrame, parse_question
 
@@ -85,7 +86,7 @@ class Pipeline:
                           refused=refusal.reason, mode=mode, k=k, language=language)
         # a question in spoken Arabic ("مين قابل رشاد؟") is read in the standard words of the news; the
         # answer keeps the user's own words as its question
-        standard = to_standard(question)
+        standard = to_standard(without_greeting(question))  # "مرحبا، مين قابل رشاد؟" -> "من قابل رشاد؟"
         if self.settings.spelling:  # misspelt words -> the index's words one edit away (retrieval/spelling.py)
             standard = speller_for(self.index).correct(standard)
         resolved, prefer = resolve(standard, conversation)

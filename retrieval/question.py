@@ -9,6 +9,7 @@ from retrieval import messages
 from retrieval.errors import UnknownBackend
 from retrieval.models import RefusalReason
 from retrieval.retriever import MODES
+from retrieval.smalltalk import small_talk
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ def check_question(question: str, max_chars: int) -> Refusal | None:
         return Refusal("too_long", wording.format(size=len(text), limit=max_chars))
     if not any(character.isalnum() for character in text):
         return Refusal("no_words", messages.NO_WORDS)
+    if kind := small_talk(text):  # "السلام عليكم", "شكراً", "hi": answered in kind, not searched
+        return Refusal("small_talk", messages.worded(messages.SMALL_TALK[kind], messages.question_language(text)))
     return None
 
 

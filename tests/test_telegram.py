@@ -23,6 +23,7 @@ from retrieval.messages import (
     RATE_LIMITED,
     SINCE_OFF,
     SINCE_USAGE,
+    SMALL_TALK,
     SORRY,
     SOURCES_HEADING,
     STALE_BUTTON,
@@ -31,6 +32,7 @@ from retrieval.messages import (
     VOTE_NOT_USEFUL_BUTTON,
     VOTE_USEFUL_BUTTON,
     count_articles,
+    worded,
 )
 from retrieval.models import Answer, Conversation, Excerpt, Source
 from retrieval.settings import Settings
@@ -159,6 +161,14 @@ def test_the_help_examples_are_answered_with_both_meetings(seed_pipeline, exampl
 def test_the_english_help_example_leads_with_the_meeting(seed_pipeline):
     answer = seed_pipeline.answer(ENGLISH_EXAMPLE)
     assert not answer.abstained and "نتنياهو" in answer.excerpts[0].text and answer.language == "en"
+
+
+def test_a_greeting_is_answered_in_kind_without_buttons(server, bot):
+    [reply] = ask(server, 113, "السلام عليكم")
+    assert reply.text.startswith("وعليكم السلام") and QUESTION in reply.text and reply.buttons() == []
+    [reply] = ask(server, 113, "thanks!")
+    assert reply.text == worded(SMALL_TALK["thanks"], "en") and reply.buttons() == []
+    no_bad_requests(server)
 
 
 def test_sources_lists_every_article(server, bot, seed_pipeline):
