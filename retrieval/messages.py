@@ -21,6 +21,7 @@ SMALL_TALK = {
     "salam": f"وعليكم السلام! اسألني عن الأخبار التي أعرفها، مثلاً: {EXAMPLE_QUESTION}",
     "greeting": f"أهلاً بك! اسألني عن الأخبار التي أعرفها، مثلاً: {EXAMPLE_QUESTION}",
     "thanks": "العفو! اسألني عن أي خبر متى شئت.",
+    "ack": f"حسناً. اسألني عن الأخبار التي أعرفها متى شئت، مثلاً: {EXAMPLE_QUESTION}",
     "goodbye": "مع السلامة! أنا هنا متى احتجت إلى خبر.",
 }
 
@@ -141,6 +142,7 @@ ENGLISH = {
     SMALL_TALK["salam"]: "Wa alaikum assalam! Ask me about the news I know, for example: Who did Hassan Rashad meet in Jerusalem?",
     SMALL_TALK["greeting"]: "Hello! Ask me about the news I know, for example: Who did Hassan Rashad meet in Jerusalem?",
     SMALL_TALK["thanks"]: "You are welcome! Ask me about any news whenever you like.",
+    SMALL_TALK["ack"]: "All right. Ask me about the news I know whenever you like, for example: Who did Hassan Rashad meet in Jerusalem?",
     SMALL_TALK["goodbye"]: "Goodbye! I am here whenever you need the news.",
     TOO_LONG: "Your question is too long ({size} characters); the limit is {limit}. Please shorten it.",
     NO_ANSWER: "I found no answer to this question in the articles I have.",

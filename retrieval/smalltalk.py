@@ -3,7 +3,8 @@
 A chat's first message is often "السلام عليكم" or "hi", and its last "شكراً". Searched as questions, they got
 excerpts of the articles, some shown as sure ("thanks" -> a sentence about Witkoff). ``small_talk(text)``
 tells such a message (the whole of it, in Arabic, its dialects, or English: "السلام عليكم ورحمة الله",
-"مرحبا", "صباح الخير", "شكرا جزيلا", "تسلم", "hi", "thank you", "salam") and returns its kind: the reply is in
+"مرحبا", "صباح الخير", "شكرا جزيلا", "تسلم", "hi", "thank you", "salam"; or a bare "ok", "تمام", "نعم", "lol",
+"test", which got sure answers too: "نعم" is a word of the articles) and returns its kind: the reply is in
 retrieval/messages.py. ``without_greeting(text)`` drops a greeting that opens a question
 ("مرحبا، من التقى رشاد؟" -> "من التقى رشاد؟") or thanks that open a follow-up ("شكرا، ومتى كان ذلك؟"),
 so the question is searched (and read as a follow-up) without it.
@@ -31,6 +32,10 @@ _PHRASES = {
         يعطيك العافيه | متشكر | متشكرين | جزاك الله خيرا | بارك الله فيك
         thanks | thank you | thanks a lot | thank you very much | many thanks | thx | ty | shukran | merci
     """,
+    "ack": """
+        تمام | طيب | حسنا | اوكي | اوك | ماشي | نعم | ايوه | ايوا | اه | لا | لا شكرا | ممتاز | جميل | رائع | هههه | ههههه
+        ok | okay | k | yes | yeah | yep | no | nope | cool | great | nice | good | lol | haha | hmm | test | testing
+    """,
     "goodbye": """
         مع السلامه | الي اللقاء | في امان الله | باي | تصبح علي خير
         bye | goodbye | bye bye | see you | good night
@@ -49,7 +54,7 @@ def _tokens(text: str) -> list[str]:
 
 
 def small_talk(text: str) -> str | None:
-    """"salam", "greeting", "thanks" or "goodbye" when the whole of ``text`` is one; None for anything else."""
+    """"salam", "greeting", "thanks", "ack" or "goodbye" when the whole of ``text`` is one; None for anything else."""
     tokens = _tokens(text)
     return _KINDS.get(" ".join(tokens)) if 0 < len(tokens) <= _LONGEST else None
 

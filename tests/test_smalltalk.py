@@ -21,6 +21,7 @@ from retrieval.smalltalk import small_talk, without_greeting
     ("hiii", "greeting"), ("Hello there :)", "greeting"),
     ("شكراً جزيلاً 🙏", "thanks"), ("تسلم ايدك", "thanks"), ("Thank you!", "thanks"), ("شكرااااا", "thanks"),
     ("مع السلامة", "goodbye"), ("bye", "goodbye"),
+    ("ok", "ack"), ("تمام", "ack"), ("نعم", "ack"), ("lol", "ack"), ("test", "ack"),  # all got sure answers once
 ])
 def test_small_talk_is_told_by_its_kind(text: str, kind: str) -> None:
     assert small_talk(text) == kind
@@ -70,3 +71,18 @@ def test_a_conversation_goes_on_through_thanks_and_a_greeting(seed_pipeline: Pip
     assert seed_pipeline.answer("شكرا", conversation).refused == "small_talk"
     assert len(conversation.turns) == 1  # small talk is not a turn
     assert "الثلاثاء" in seed_pipeline.answer("شكرا، ومتى كان ذلك؟", conversation).text
+
+
+@pytest.mark.parametrize("text", ["asdfgh", "news", "qwerty!"])
+def test_latin_input_with_nothing_to_read_is_not_answered(seed_pipeline: Pipeline, text: str) -> None:
+    """No question word, under two words that are not stopwords, no name the articles spell: the answerability
+    model (fitted on questions) read "news" as answerable (0.73) and showed random excerpts as sure."""
+    answer = seed_pipeline.answer(text)
+    assert answer.abstained and answer.confidence == 0.0 and answer.excerpts == []
+
+
+@pytest.mark.parametrize("text", ["What is septicemia?", "Rashad?"])
+def test_short_latin_questions_that_ask_or_name_are_read_as_before(seed_pipeline: Pipeline, text: str) -> None:
+    answer = seed_pipeline.answer(text)
+    assert answer.confidence is not None and answer.confidence > 0.0  # the model's own probability
+    assert not seed_pipeline.answer("Rashad?").abstained

@@ -18,7 +18,7 @@ from retrieval.answer.scoring import (
     sentence_similarity,
 )
 from retrieval.answer.selection import abstain, add_neighbour_scores, build_answer, cut_long_sentences, select
-from retrieval.arabic import stem, tokenize
+from retrieval.arabic import QUESTION_WORDS, STOPWORDS, stem, tokenize
 from retrieval.index import Index
 from retrieval.latin import name_spellings
 from retrieval.messages import UNSURE
@@ -34,6 +34,16 @@ def names_spelled(index: Index, resolved: str, cands: list[Candidate], top: int 
     spellings = name_spellings(index, resolved)
     wanted = {stem(t[1:]) if t.startswith("=") else t for terms in spellings.values() for t in terms}
     return bool(wanted) and any(wanted & c.stems for c in cands if c.passage.rank <= top)
+
+
+def nothing_to_read(index: Index, resolved: str, cands: list[Candidate]) -> bool:
+    """Latin-script input without a question word and with fewer than two words that are not stopwords, none
+    of them a name the articles spell: nothing the Arabic index can read ("asdfgh", "news", "123"). "What is
+    septicemia?" asks (XQuAD-en); "Rashad?" names."""
+    tokens = tokenize(resolved)
+    if not tokens or sum(t.isascii() for t in tokens) <= len(tokens) / 2 or any(t in QUESTION_WORDS for t in tokens):
+        return False
+    return sum(t not in STOPWORDS for t in tokens) < 2 and not names_spelled(index, resolved, cands)
 
 
 class Composer:
@@ -58,6 +68,8 @@ class Composer:
         idf = question_idf(self.index, q_stems)
         features = self.features(cands, passages, query_vector, resolved, qtype, idf)
         probability = self.answerability(answerability_row(features, passages, resolved, qtype, idf))
+        if nothing_to_read(self.index, resolved, cands):
+            probability = 0.0  # "asdfgh", "news": the model, fitted on questions, read such words as answerable
         if reader_vector is not None:
             features[:, FEATURES.index("dense")] = cfg.reader_scale * sentence_similarity(self.index, cands, reader_vector)
         scores = features @ cfg.weights.sentence_vector
