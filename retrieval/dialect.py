@@ -1,7 +1,8 @@
 """Questions asked in spoken Arabic, read in the words of the news.
 
 People write to a chat bot as they speak: Egyptian "مين قابل رشاد؟", "إمتى وصل؟", "راح فين؟", Levantine
-"شو اسم ...؟", "وين ...؟", "قديش ...؟", Gulf "وش ...؟", "منو ...؟". The articles are in Modern Standard
+"شو اسم ...؟", "وين ...؟", "قديش ...؟", Gulf "وش ...؟", "منو ...؟", Iraqi "شكد ...؟", "شوكت ...؟", Maghrebi
+"شكون ...؟", "علاش ...؟", "شحال ...؟", "واش ...؟". The articles are in Modern Standard
 Arabic, and the rest of the pipeline reads question words and function words in their standard form: the
 question word decides what kind of answer is sought (answer/questions.py), stopwords are left out of BM25
 and of the composer's word features, and a word the index does not know counts against answering at all.
@@ -31,13 +32,13 @@ from retrieval.arabic import QUESTION_WORDS, TASHKEEL, normalize
 
 # dialect word (as normalize() writes it) -> its standard form, anywhere in the question
 _QUESTION_WORDS = {
-    "من": ("مين", "منو", "منهو"),
-    "متى": ("امتي", "ايمتي"),
+    "من": ("مين", "منو", "منهو", "شكون", "اشكون"),
+    "متى": ("امتي", "ايمتي", "شوكت", "فوقاش", "وقتاش", "امتاش"),
     "أين": ("فين",),
-    "لماذا": ("ليش", "لويش"),
+    "لماذا": ("ليش", "لويش", "علاش"),  # not "لاش": فلاش (flash), بلاش
     "كيف": ("ازاي", "كيفاش"),
-    "كم": ("قديش", "قديه", "اديش"),
-    "ماذا": ("ايش", "شنو", "شنهو", "وشو"),
+    "كم": ("قديش", "قديه", "اديش", "شحال", "قداش", "شكد"),
+    "ماذا": ("ايش", "شنو", "شنهو", "وشو", "اشنو", "شنوه"),
 }
 _OTHER_WORDS = {
     "الذي": ("اللي", "يلي", "يللي"),  # not "يلي" after ما / فيما / كما (standard "follows"): _FOLLOWS
@@ -59,7 +60,8 @@ _OTHER_PREFIXES = ("و", "ف")
 _FILLERS = frozenset(normalize(w) for w in ("طب", "طيب", "يعني"))
 # only as the question's first word, or its last when it has no other question word: elsewhere they are
 # names ("من هو جورج برنارد شو؟", "جون وين") or other words (Egyptian "وش": face; "بكرة القدم")
-_EDGE_WORDS = {"شو": "ماذا", "وش": "ماذا", "وين": "أين", "ليه": "لماذا", "بكره": "غدا", "بكرا": "غدا"}  # بكرة القدم
+_EDGE_WORDS = {"شو": "ماذا", "وش": "ماذا", "وين": "أين", "ليه": "لماذا", "بكره": "غدا", "بكرا": "غدا",  # بكرة القدم
+               "واش": "هل"}  # Maghrebi yes-or-no question (elsewhere: وَاشٍ, a slanderer)
 # standard "كما يلي" (as follows): "يلي" after these is not the Levantine relative pronoun
 _FOLLOWS = frozenset(normalize(w) for w in ("ما", "فيما", "وفيما", "كما", "وكما", "علي ما"))
 # letters of the Latin alphabet spelled in Arabic: "إيه" beside them is "A" ("بي إيه إي", "إيه بي سي")

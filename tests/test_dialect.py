@@ -41,6 +41,11 @@ EVAL = ROOT / "eval"
     ("طب ومين حضر كمان؟", "ومن حضر أيضا؟"),  # "well, so" before a conjunction: dropped
     ("وبعدين راح فين؟", "وبعد ذلك راح أين؟"),
     ("وكام واحد منهم أمريكان؟", "وكم واحد منهم أمريكان؟"),
+    ("شكون التقى رشاد؟", "من التقى رشاد؟"),  # Maghrebi
+    ("علاش راح ويتكوف لمصر؟", "لماذا راح ويتكوف لمصر؟"),
+    ("واش التقى رشاد نتنياهو؟", "هل التقى رشاد نتنياهو؟"),
+    ("شكد محتجز عند حماس؟", "كم محتجز عند حماس؟"),  # Iraqi
+    ("شوكت وصل فانس؟", "متى وصل فانس؟"),
 ])
 def test_dialect_words_become_standard_and_the_rest_stays_as_written(spoken: str, standard: str) -> None:
     assert to_standard(spoken) == standard
@@ -60,6 +65,8 @@ def test_dialect_words_become_standard_and_the_rest_stays_as_written(spoken: str
     "متى هدأ القتال؟",  # "calmed", written like a misspelt هذا once normalised
     "طب الأسنان في مصر؟",  # medicine: no conjunction after it
     "بده يروح؟",  # Levantine "he wants": no ب before the other words
+    "ما هي ذاكرة فلاش؟",  # flash, not ف + Maghrebi "why"
+    "هل الدخول بلاش؟",
     "من الذي ذهب إلى القاهرة؟",
     "Who met Rashad?",
 ])
