@@ -21,13 +21,13 @@ abstained less on near-topic questions).
 from __future__ import annotations
 
 import re
-import threading
-import weakref
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from anyascii import anyascii
+
+from retrieval.vocabulary import PerIndex
 
 if TYPE_CHECKING:
     from retrieval.index import Index
@@ -126,8 +126,7 @@ class NameBridge:
         return out
 
 
-_BRIDGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+_BRIDGES: PerIndex[NameBridge] = PerIndex(NameBridge)
 
 
 def name_spellings(index: Index, question: str) -> dict[str, list[str]]:
@@ -142,13 +141,7 @@ def name_spellings(index: Index, question: str) -> dict[str, list[str]]:
 def prepare(index: Index) -> NameBridge:
     """The bridge of ``index``, built now if it is not yet (front ends call this off the question path:
     LivePipeline builds it in the background at start and before switching to a new index)."""
-    bridge = _BRIDGES.get(index)
-    if bridge is None:
-        with _LOCK:
-            bridge = _BRIDGES.get(index)
-            if bridge is None:
-                bridge = _BRIDGES[index] = NameBridge(index.backend.term_frequencies())
-    return bridge
+    return _BRIDGES.get(index)
 
 
 def spelled_terms(spellings: dict[str, list[str]]) -> list[str]:

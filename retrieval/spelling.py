@@ -28,8 +28,6 @@ import gzip
 import json
 import logging
 import re
-import threading
-import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -37,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrieval.arabic import STOPWORDS, normalize, stem
+from retrieval.vocabulary import PerIndex
 
 if TYPE_CHECKING:
     from retrieval.index import Index
@@ -109,19 +108,12 @@ class Speller:
         return "".join(out)
 
 
-_SPELLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+_SPELLERS: PerIndex[Speller] = PerIndex(Speller)
 
 
 def speller_for(index: Index) -> Speller:
     """The index's Speller, built on first use (seconds for the whole archive) and kept while the index lives."""
-    speller = _SPELLERS.get(index)
-    if speller is None:
-        with _LOCK:
-            speller = _SPELLERS.get(index)
-            if speller is None:
-                speller = _SPELLERS[index] = Speller(index.backend.term_frequencies())
-    return speller
+    return _SPELLERS.get(index)
 
 
 def build_lexicon(articles: Iterable[str], target: Path = LEXICON, min_count: int = LEXICON_MIN_COUNT) -> int:
