@@ -25,11 +25,15 @@ from retrieval.messages import UNSURE
 from retrieval.models import Answer, Passage
 
 
+def _latin(tokens: list[str]) -> bool:
+    """Most of the question's words in Latin script (asked in English), as the "latin" feature counts them."""
+    return bool(tokens) and sum(t.isascii() for t in tokens) > len(tokens) / 2
+
+
 def names_spelled(index: Index, resolved: str, cands: list[Candidate], top: int = 3) -> bool:
     """Whether ``resolved`` is an English question whose Latin names (retrieval/latin.py) the sentences of
     the ``top`` passages spell."""
-    tokens = tokenize(resolved)
-    if not tokens or sum(t.isascii() for t in tokens) <= len(tokens) / 2:
+    if not _latin(tokenize(resolved)):
         return False
     spellings = name_spellings(index, resolved)
     wanted = {stem(t[1:]) if t.startswith("=") else t for terms in spellings.values() for t in terms}
@@ -41,7 +45,7 @@ def nothing_to_read(index: Index, resolved: str, cands: list[Candidate]) -> bool
     of them a name the articles spell: nothing the Arabic index can read ("asdfgh", "news", "123"). "What is
     septicemia?" asks (XQuAD-en); "Rashad?" names."""
     tokens = tokenize(resolved)
-    if not tokens or sum(t.isascii() for t in tokens) <= len(tokens) / 2 or any(t in QUESTION_WORDS for t in tokens):
+    if not _latin(tokens) or any(t in QUESTION_WORDS for t in tokens):
         return False
     return sum(t not in STOPWORDS for t in tokens) < 2 and not names_spelled(index, resolved, cands)
 

@@ -159,10 +159,6 @@ class ComposerConfig:
     # Only with the band on (unsure_below above abstain_threshold): such an answer is never shown as sure
     names_abstain_threshold: float = 0.2
 
-    def is_unsure(self, probability: float) -> bool:
-        """Whether an answer of this answerability (at least abstain_threshold) is shown as not sure."""
-        return self.abstain_threshold <= probability < self.unsure_below
-
 
 _EXPECTED = (f"Expected {{\"format\": \"{WEIGHTS_FORMAT}\", \"sentence\": {{one number for each of {', '.join(FEATURES)}}}, "
              f"\"answerability\": {{\"weights\": {{one number for each of {', '.join(ANSWERABILITY)}}}, \"bias\": number}}}}"
