@@ -22,6 +22,7 @@ from retrieval.messages import (
     SUGGESTIONS_HEADING,
     VOTE_NOT_USEFUL_BUTTON,
     VOTE_USEFUL_BUTTON,
+    corrections_line,
     worded,
 )
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
@@ -122,10 +123,12 @@ def answer_data(answer: Answer) -> dict:
 def render_terminal(answer: Answer, color: bool = False) -> str:
     """Excerpts with citations and highlighted terms (under the notice when unsure), then the
     sources; or the abstention message and the (clearly labelled) nearest articles."""
+    corrected = corrections_line(answer.corrected, answer.language)
+    top = [f"{_ANSI_DIM}{corrected}{_ANSI_RESET}" if color else corrected, ""] if corrected else []
     if not answer.excerpts:
-        return _render_terminal_message(answer, color)
+        return "\n".join(top + [_render_terminal_message(answer, color)])
     # a message above excerpts is the "may not answer" notice of an unsure answer (Answer.unsure)
-    lines = [f"{_ANSI_BOLD}{answer.message}{_ANSI_RESET}" if color else answer.message, ""] if answer.message else []
+    lines = top + ([f"{_ANSI_BOLD}{answer.message}{_ANSI_RESET}" if color else answer.message, ""] if answer.message else [])
     language = answer.language
     for excerpt in answer.excerpts:
         body = "".join(_terminal_piece(text, style, color) for text, style in _pieces(excerpt))
@@ -183,9 +186,11 @@ def render_telegram_text(text: str, *, bold_first_line: bool = False) -> list[st
 
 def telegram_blocks(answer: Answer) -> list[Block]:
     """The answer as styled blocks, before splitting into messages."""
+    corrected = corrections_line(answer.corrected, answer.language)
+    top = [Block((Run(clean_text(corrected)),))] if corrected else []  # what was searched instead of a typo
     if not answer.excerpts:
-        return _message_blocks(answer)
-    blocks = [Block((Run(clean_text(answer.message)),))] if answer.message else []  # the unsure notice
+        return top + _message_blocks(answer)
+    blocks = top + ([Block((Run(clean_text(answer.message)),))] if answer.message else [])  # the unsure notice
     for excerpt in answer.excerpts:
         runs = [Run(clean_text(text), bold=style != PLAIN, underline=style == ANSWER) for text, style in _pieces(excerpt)]
         citations = _citations(excerpt)

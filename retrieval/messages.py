@@ -31,6 +31,7 @@ NO_ANSWER = "لم أجد إجابة لهذا السؤال في المصادر ا
 # leads an answer the composer is not sure of (Answer.unsure): the excerpts follow it
 UNSURE = "هذه أقرب المقتطفات إلى سؤالك في المقالات، لكنها قد لا تجيب عنه."
 SOURCES_HEADING = "المصادر:"
+CORRECTED = "صحّحت الإملاء: "  # + "المخابرت ← المخابرات، ويتكف ← ويتكوف" (Answer.corrected)
 SUGGESTIONS_HEADING = "مقالات قريبة (ليست إجابة):"
 NO_MORE = "لا مزيد من المقتطفات."
 FORGOTTEN = "بدأنا محادثة جديدة؛ نسيت الأسئلة السابقة."
@@ -148,6 +149,7 @@ ENGLISH = {
     NO_ANSWER: "I found no answer to this question in the articles I have.",
     UNSURE: "These are the excerpts closest to your question, but they may not answer it.",
     SOURCES_HEADING: "Sources:",
+    CORRECTED: "Spelling corrected: ",
     SUGGESTIONS_HEADING: "Related articles (not an answer):",
     NO_MORE: "No more excerpts.",
     REPL_MORE_HINT: "(:more for more excerpts)",
@@ -166,6 +168,14 @@ def question_language(question: str) -> str:
     letters = [ch for ch in question if ch.isalpha()]
     latin = sum(ch.isascii() for ch in letters)
     return "en" if letters and latin > len(letters) / 2 else "ar"
+
+
+def corrections_line(pairs: list[tuple[str, str]], language: str) -> str:
+    """"صحّحت الإملاء: المخابرت ← المخابرات، ويتكف ← ويتكوف" (empty without corrections)."""
+    if not pairs:
+        return ""
+    arrow, comma = (" → ", ", ") if language == "en" else (" ← ", "، ")
+    return worded(CORRECTED, language) + comma.join(f"{typed}{arrow}{searched}" for typed, searched in pairs)
 
 
 def worded(text: str, language: str) -> str:

@@ -105,6 +105,9 @@ class Answer(BaseModel):
     # the language the question was asked in ("ar", or "en": messages.question_language): the words around
     # the quotes (message, headings, dates, buttons) are in it; the quotes stay as the articles wrote them
     language: str = "ar"
+    # the question's misspelt words as typed, with the words searched instead (retrieval/spelling.py): the
+    # front ends say so above the answer, so a wrong guess explains itself
+    corrected: list[tuple[str, str]] = Field(default_factory=list)
     mode: str = "hybrid"
     k: int = 5
     timings_ms: dict[str, float] = Field(default_factory=dict)
@@ -118,12 +121,12 @@ class Answer(BaseModel):
 
     def next_page(self, size: int) -> Answer | None:
         """The next ``size`` held-back excerpts as an answer of their own (same question,
-        sources and highlights) whose ``more`` keeps the rest; None when nothing is held
-        back. Every front end pages "more" through this one rule."""
+        sources and highlights; the spelling line is said once, on the first page) whose ``more`` keeps the
+        rest; None when nothing is held back. Every front end pages "more" through this one rule."""
         if not self.more:
             return None
         size = max(1, size)
-        return self.model_copy(update={"excerpts": self.more[:size], "more": self.more[size:]})
+        return self.model_copy(update={"excerpts": self.more[:size], "more": self.more[size:], "corrected": []})
 
 
 class Turn(BaseModel):

@@ -87,8 +87,9 @@ class Pipeline:
         # a question in spoken Arabic ("مين قابل رشاد؟") is read in the standard words of the news; the
         # answer keeps the user's own words as its question
         standard = to_standard(without_greeting(question))  # "مرحبا، مين قابل رشاد؟" -> "من قابل رشاد؟"
+        corrected: list[tuple[str, str]] = []
         if self.settings.spelling:  # misspelt words -> the index's words one edit away (retrieval/spelling.py)
-            standard = speller_for(self.index).correct(standard)
+            standard, corrected = speller_for(self.index).corrected(standard)
         resolved, prefer = resolve(standard, conversation)
         bias, query = self.time_of(resolved, within, dates)
         timings: dict[str, float] = {}
@@ -112,7 +113,7 @@ class Pipeline:
         timings["compose_ms"] = (time.perf_counter() - t0) * 1000
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         answer.timings_ms = {key: round(value, 3) for key, value in timings.items()}
-        answer.mode, answer.k, answer.language = mode, k, language
+        answer.mode, answer.k, answer.language, answer.corrected = mode, k, language, corrected
         if answer.message:  # the composer's "no answer" or "not sure" in the question's language
             answer.message = worded(answer.message, language)
         if conversation is not None:

@@ -96,16 +96,22 @@ class Speller:
         found = self._symspell.lookup(word, Verbosity.TOP, max_edit_distance=MAX_EDITS, include_unknown=False)
         return found[0].term if found and found[0].term != word else None
 
-    def correct(self, question: str) -> str:
-        """``question`` with each misspelt Arabic word replaced by the index's word one edit away."""
-        out, last = [], 0
+    def corrected(self, question: str) -> tuple[str, list[tuple[str, str]]]:
+        """(``question`` with each misspelt Arabic word replaced by the index's word one edit away, the
+        replacements as (typed, searched) pairs: what the answer tells the user it corrected)."""
+        out, pairs, last = [], [], 0
         for match in _WORD.finditer(question):
             better = self.suggestion(normalize(match.group()))
             if better is not None:
                 out.append(question[last : match.start()] + better)
+                pairs.append((match.group(), better))
                 last = match.end()
         out.append(question[last:])
-        return "".join(out)
+        return "".join(out), pairs
+
+    def correct(self, question: str) -> str:
+        """``question`` with its misspelt words corrected (``corrected`` without the pairs)."""
+        return self.corrected(question)[0]
 
 
 _SPELLERS: PerIndex[Speller] = PerIndex(Speller)

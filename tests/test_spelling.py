@@ -9,7 +9,10 @@ import logging
 from pathlib import Path
 
 import pytest
+from test_render import parse
 
+from bot.render import answer_data, render_telegram, render_terminal
+from retrieval.messages import corrections_line
 from retrieval.pipeline import Pipeline
 from retrieval.spelling import LEXICON, Speller, build_lexicon, lexicon, speller_for
 
@@ -79,6 +82,21 @@ def test_a_question_with_a_typo_is_answered_as_its_clean_twin(seed_pipeline: Pip
     clean = seed_pipeline.answer("في أي مدينة استقبل مدير جهاز المخابرات العامة المصرية ستيف ويتكوف؟")
     assert [(e.doc_id, e.start) for e in answer.excerpts] == [(e.doc_id, e.start) for e in clean.excerpts]
     assert "القاهرة" in answer.text and not answer.abstained
+
+
+def test_the_answer_says_what_it_corrected_once(seed_pipeline: Pipeline) -> None:
+    typed = "في أي مدينة استقبل مدير جهاز المخابرت العامة المصرية ستيف ويتكف؟"
+    answer = seed_pipeline.answer(typed)
+    assert answer.corrected == [("المخابرت", "المخابرات"), ("ويتكف", "ويتكوف")]
+    line = "صحّحت الإملاء: المخابرت ← المخابرات، ويتكف ← ويتكوف"
+    assert corrections_line(answer.corrected, "ar") == line
+    assert render_terminal(answer).splitlines()[0] == line
+    assert "".join(parse("".join(render_telegram(answer))).text).startswith(line)
+    assert answer_data(answer)["corrected"] == [["المخابرت", "المخابرات"], ["ويتكف", "ويتكوف"]]
+    page = answer.next_page(1)
+    assert page is not None and page.corrected == [] and line not in render_terminal(page)  # said once
+    clean = seed_pipeline.answer("من التقى رشاد؟")
+    assert clean.corrected == [] and "صحّحت" not in render_terminal(clean)
 
 
 def test_spelling_off_searches_the_question_as_typed(seed_pipeline: Pipeline) -> None:
