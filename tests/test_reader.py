@@ -72,6 +72,24 @@ def test_the_onnx_tower_computes_what_torch_computes_with_the_shipped_layers() -
     del torch
 
 
+def test_the_trainable_sentence_side_starts_as_e5s_sentence_vectors() -> None:
+    """train.py --sentence-layers: the top layers run over the lower layers' cached states give, before any
+    step, the sentence vectors the whole model gives (the index's, up to its 4-bit runtime)."""
+    pytest.importorskip("torch")
+    from retrieval.embedders.e5 import OnnxE5Embedder
+    from retrieval.reader.train import MODELS_DIR, QuestionTower, SentenceTower
+
+    sentences = ["التقى رئيس المخابرات المصرية، اللواء حسن رشاد، رئيس الوزراء الإسرائيلي في القدس.",
+                 "استقبل اللواء حسن رشاد مبعوث الرئيس الأمريكي ستيف ويتكوف في القاهرة.", "قصيرة."]
+    tower = QuestionTower(freeze=4, threads=1)
+    side = SentenceTower(tower, sentences, layers=2)
+    vectors = side.embed_all()
+    index_vectors = OnnxE5Embedder(models_dir=MODELS_DIR).embed_passages(sentences)
+    assert vectors.shape == (3, 384) and np.min(np.sum(vectors * index_vectors, axis=1)) > 0.99
+    assert {name.split(".")[0] for name in side.state()} == {"0", "1"}  # the two top layers, trainable
+    assert all(p.requires_grad for p in side.parameters())
+
+
 @pytest.fixture(scope="module")
 def reader_pipeline(seed_index) -> Pipeline:
     return Pipeline.load(seed_settings(seed_index, reader="on"))

@@ -7,6 +7,10 @@ in-batch negatives) at temperature ``--tau``; the word embeddings and the lowest
 stay as they are. Fixed seeds; an epoch's weights are checkpointed (safetensors, no pickle) and a
 run resumes from its last finished epoch.
 
+``--sentence-layers K`` also trains the sentence side's top K layers (a copy, over the cached states of the
+frozen layers below): both towers learn, as issue 15's first route asks, but the sentence vectors then
+differ from the index's, so it measures the route; nothing shipped uses it.
+
     python -m retrieval.reader.train --out data/reader/fold-0 --train-folds 1   # held-out fold 0
     python -m retrieval.reader.train --out data/reader/all                       # every fold: shipped
 """
@@ -91,6 +95,65 @@ class QuestionTower:
                 self.trainable[name].copy_(self.torch.from_numpy(np.asarray(value, np.float32)))
 
 
+class SentenceTower:
+    """The sentence side made trainable (``--sentence-layers K``): a copy of e5's top K layers over the hidden
+    states the frozen lower layers give every sentence, computed once at the start (before any step changes
+    the question tower's layers). The index would then need these sentence vectors at build time."""
+
+    def __init__(self, tower: QuestionTower, sentences: list[str], layers: int, batch: int = 32) -> None:
+        import copy
+
+        torch = tower.torch
+        self.torch, self.model = torch, tower.model
+        self.layers = copy.deepcopy(tower.model.encoder.layer[len(tower.model.encoder.layer) - layers:])
+        self.layers.requires_grad_(True)
+        self.states: list = []
+        tower.model.eval()
+        self.layers.train()
+        with torch.no_grad():  # not inference_mode: these states feed the trained layers
+            for start in range(0, len(sentences), batch):
+                content = tower.tokenizer.content_ids(sentences[start : start + batch], is_query=False)
+                ids, mask = (torch.from_numpy(a) for a in tower.tokenizer.pad_batch([c[:MAX_WINDOW] for c in content]))
+                hidden = tower.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1 - layers]
+                self.states += [hidden[row, : int(mask[row].sum())].clone() for row in range(len(content))]
+
+    def parameters(self):
+        return list(self.layers.parameters())
+
+    def encode(self, ids: list[int]):
+        torch = self.torch
+        length = max(int(self.states[i].shape[0]) for i in ids)
+        hidden = torch.zeros(len(ids), length, self.states[0].shape[1])
+        mask = torch.zeros(len(ids), length, dtype=torch.long)
+        for row, i in enumerate(ids):
+            hidden[row, : self.states[i].shape[0]] = self.states[i]
+            mask[row, : self.states[i].shape[0]] = 1
+        extended = self.model._create_attention_masks(attention_mask=mask, encoder_attention_mask=None, embedding_output=hidden,
+                                                      encoder_hidden_states=None, cache=None)[0]
+        for layer in self.layers:
+            out = layer(hidden, attention_mask=extended)
+            hidden = out[0] if isinstance(out, tuple) else out
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)
+
+    def embed_all(self, batch: int = 64) -> np.ndarray:
+        self.layers.eval()
+        with self.torch.inference_mode():
+            out = [self.encode(list(range(i, min(i + batch, len(self.states))))).float().numpy()
+                   for i in range(0, len(self.states), batch)]
+        self.layers.train()
+        return np.concatenate(out)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {n: p.detach().float().numpy().copy() for n, p in self.layers.named_parameters()}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        params = dict(self.layers.named_parameters())
+        with self.torch.no_grad():
+            for name, value in arrays.items():
+                params[name].copy_(self.torch.from_numpy(np.asarray(value, np.float32)))
+
+
 def metrics(examples: list[Example], qvecs: np.ndarray, svecs: np.ndarray) -> dict:
     """Sentence top-1 within the gold paragraph, and how well the best sentence's similarity tells the
     gold paragraph from another paragraph of the same article (AUC: answerable vs near-topic)."""
@@ -171,13 +234,16 @@ def train(args: argparse.Namespace) -> dict:
         svecs, ant_ex = with_cloze(svecs, args)
         train_ex = train_ex + ant_ex
     tower = QuestionTower(args.freeze, args.threads)
+    sentence_tower = SentenceTower(tower, dataset.sentences, args.sentence_layers) if args.sentence_layers else None
+    if sentence_tower is not None and args.ant:
+        raise SystemExit("--sentence-layers works on XQuAD and ARCD sentences only (not with --ant)")
     out = Path(args.out)
     result_path = out / "figures.json"
     figures: dict = json.loads(result_path.read_text()) if result_path.is_file() else {}
     if "base" not in figures and test_ex:
         figures["base"] = report(test_ex, tower.embed([e.question for e in test_ex]), svecs)
         log.info("base %s", json.dumps(figures["base"]))
-    params = list(tower.trainable.values())
+    params = list(tower.trainable.values()) + (sentence_tower.parameters() if sentence_tower is not None else [])
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     steps_per_epoch = (len(train_ex) + args.batch - 1) // args.batch
     total = steps_per_epoch * args.epochs
@@ -193,6 +259,8 @@ def train(args: argparse.Namespace) -> dict:
         ckpt = out / f"epoch-{epoch}.safetensors"
         if ckpt.is_file():
             tower.load_state(load_file(str(ckpt)))
+            if sentence_tower is not None:
+                sentence_tower.load_state(load_file(str(out / f"epoch-{epoch}.sentence.safetensors")))
             start_epoch = epoch
             for _ in range(steps_per_epoch * epoch):
                 schedule.step()
@@ -216,7 +284,8 @@ def train(args: argparse.Namespace) -> dict:
             target = torch.tensor([column[e.gold] for e in batch])
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
                 q = tower.encode([e.question for e in batch])
-            logits = (q.float() @ svecs_t[cand].T) / args.tau
+                sides = sentence_tower.encode(cand).float() if sentence_tower is not None else svecs_t[cand]
+            logits = (q.float() @ sides.T) / args.tau
             loss = torch.nn.functional.cross_entropy(logits, target)
             optimizer.zero_grad()
             loss.backward()
@@ -227,9 +296,12 @@ def train(args: argparse.Namespace) -> dict:
             if args.progress and (step + 1) % 20 == 0:
                 print(f"epoch {epoch + 1} step {step + 1}/{steps_per_epoch} loss {np.mean(losses[-20:]):.3f} "
                       f"{(time.time() - t0) / (step + 1):.2f} s/step", file=sys.stderr, flush=True)
+        if sentence_tower is not None:  # first: a run resumes only from an epoch whose both sides were saved
+            _save(out / f"epoch-{epoch + 1}.sentence.safetensors", sentence_tower.state(), {"epoch": epoch + 1})
         _save(out / f"epoch-{epoch + 1}.safetensors", tower.state(), {"epoch": epoch + 1, "loss": float(np.mean(losses))})
         if test_ex:
-            figures[f"epoch-{epoch + 1}"] = report(test_ex, tower.embed([e.question for e in test_ex]), svecs)
+            sides = sentence_tower.embed_all() if sentence_tower is not None else svecs
+            figures[f"epoch-{epoch + 1}"] = report(test_ex, tower.embed([e.question for e in test_ex]), sides)
             log.info("epoch %d %s", epoch + 1, json.dumps(figures[f"epoch-{epoch + 1}"]))
         figures.setdefault("runs", {})[f"epoch-{epoch + 1}"] = {"loss": float(np.mean(losses)),
                                                                 "seconds": round(time.time() - t0, 1)}
@@ -302,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ant-kinds", default="", help="only these cloze kinds (how-many,when,where,who); empty: all")
     parser.add_argument("--ant-hard", action="store_true",
                         help="hard cloze questions: 3-4 content words, the rarest left out, most in another form")
+    parser.add_argument("--sentence-layers", type=int, default=0,
+                        help="also train the sentence side's top N layers (its vectors then differ from the index's)")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--export", type=Path, help="after training, write the last epoch as the shipped tower here")
     args = parser.parse_args(argv)
