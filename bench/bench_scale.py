@@ -88,7 +88,7 @@ class RandomPassageEmbedder(Embedder):
         if is_query:
             if self._query_model is None:
                 raise RuntimeError("RandomPassageEmbedder(query_model=False) embeds passages only")
-            return self._query_model._embed(texts, True)
+            return self._query_model._embed(texts, True)  # noqa: SLF001
         out = np.empty((len(texts), self._dim), dtype=np.float32)
         for row, text in enumerate(texts):
             seed = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
@@ -200,7 +200,7 @@ def calibrate(corpus: Path, n: int, batch_size: int, chunk_size: int) -> dict:
         embedder.embed_passages(texts, batch_size)
         seconds = time.perf_counter() - t0
         chars = sum(len(t) for t in texts)
-        tokens = sum(embedder._model.token_count(t) for t in texts)
+        tokens = sum(embedder._model.token_count(t) for t in texts)  # noqa: SLF001
         out[name] = {"texts": len(texts), "seconds": seconds, "s_per_char": seconds / chars, "texts_per_s": len(texts) / seconds,
                      "tokens_per_s": tokens / seconds, "mean_chars": chars / len(texts), "mean_tokens": tokens / len(texts)}
     return out

@@ -163,7 +163,7 @@ def child_serve(cfg: dict) -> dict:
     from retrieval.settings import Settings
 
     # EMBEDDER=bench-random (bench_scale.py's random passage vectors) loadable in this process
-    base._REGISTRY.setdefault("bench-random", "bench_scale:RandomPassageEmbedder")
+    base._REGISTRY.setdefault("bench-random", "bench_scale:RandomPassageEmbedder")  # noqa: SLF001
     # interpreter start-up and imports, before Pipeline.load (psutil's create_time has 10 ms resolution)
     imports_s = time.time() - psutil.Process().create_time()
 

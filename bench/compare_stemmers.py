@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     answers: dict[str, list[str]] = {}
     for _ in range(args.rounds):
         for name, make in makers.items():
-            arabic._local.stemmer = make()  # this thread's stemmer (the pipeline answers on this thread)
+            arabic._local.stemmer = make()  # this thread's stemmer (the pipeline answers on this thread)  # noqa: SLF001
             arabic.stem.cache_clear()
             texts = []
             for q in questions:

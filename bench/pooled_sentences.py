@@ -56,13 +56,13 @@ class HiddenStates:
         tok = self._e.tokenizer
         prefix = "passage: "
         normalised = tok.normalise(prefix + text)
-        encoding = tok._tok.encode(normalised, add_special_tokens=False)
+        encoding = tok._tok.encode(normalised, add_special_tokens=False)  # noqa: SLF001
         ids = encoding.ids
         out = np.zeros((len(ids), 384), np.float32)
         for lo in range(0, max(len(ids), 1), 510):  # windows as the embedder uses them
             window = ids[lo : lo + 510]
             feed = np.array([[tok.bos, *window, tok.eos]], np.int64)
-            embeds = np.asarray(self._e._word[feed], dtype=np.float32)
+            embeds = np.asarray(self._e._word[feed], dtype=np.float32)  # noqa: SLF001
             hidden = self._session.run([self._out], {"inputs_embeds": embeds, "attention_mask": np.ones_like(feed)})[0]
             out[lo : lo + len(window)] = hidden[0, 1 : 1 + len(window)]
         return out, encoding.offsets, lambda c: len(tok.normalise(prefix + text[:c]))

@@ -5,12 +5,13 @@ content hash; a page that fails is reported and tried again on the next run, nev
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -114,14 +115,51 @@ class CheckedBackend(httpcore.SyncBackend):
         raise error or httpcore.ConnectError(f"{host} resolved to no address")
 
 
-def checked_transport(allow_private: bool) -> httpx.HTTPTransport:
-    """httpx's own transport over a pool whose connections are made by ``CheckedBackend``. httpx
-    0.28 takes no network backend, so its pool is replaced (tests/test_feeds.py fails if the
-    replacement ever stops taking effect: a rebinding name would reach the loopback site)."""
-    transport = httpx.HTTPTransport(trust_env=False)
-    transport._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
-                                              network_backend=CheckedBackend(allow_private))
-    return transport
+class CheckedTransport(httpx.BaseTransport):
+    """An httpx transport (httpx's public interface for one) over an httpcore pool whose connections
+    are made by ``CheckedBackend``: httpx 0.28's own transport takes no network backend.
+    (tests/test_feeds.py fails if the backend ever stops being used: a rebinding name would reach the
+    loopback site.)"""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
+                                            network_backend=CheckedBackend(allow_private))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host, port=request.url.port,
+                           target=request.url.raw_path)
+        core = httpcore.Request(method=request.method, url=url, headers=request.headers.raw,
+                                content=request.stream, extensions=request.extensions)
+        with _as_httpx_errors(request):
+            response = self.pool.handle_request(core)
+        return httpx.Response(status_code=response.status, headers=response.headers,
+                              stream=_ResponseBody(response, request), extensions=response.extensions)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class _ResponseBody(httpx.SyncByteStream):
+    def __init__(self, response: httpcore.Response, request: httpx.Request) -> None:
+        self.response, self.request = response, request
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _as_httpx_errors(self.request):
+            yield from self.response.stream
+
+    def close(self) -> None:
+        self.response.close()
+
+
+@contextlib.contextmanager
+def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
+    """httpcore's errors as the httpx errors of the same name (httpx names each of them)."""
+    try:
+        yield
+    except httpcore.TimeoutException as exc:
+        raise getattr(httpx, type(exc).__name__, httpx.TimeoutException)(str(exc), request=request) from exc
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
+        raise getattr(httpx, type(exc).__name__, httpx.TransportError)(str(exc), request=request) from exc
 
 
 class Fetcher:
@@ -134,7 +172,7 @@ class Fetcher:
         # trust_env=False: no proxy or netrc from the environment; redirects are followed here, checked
         self.client = httpx.Client(timeout=httpx.Timeout(policy.timeout), follow_redirects=False, trust_env=False,
                                    headers={"User-Agent": policy.user_agent},
-                                   transport=checked_transport(policy.allow_private))
+                                   transport=CheckedTransport(policy.allow_private))
 
     def __enter__(self) -> Fetcher:
         return self

@@ -251,7 +251,7 @@ def test_the_compiled_stemmer_is_used_and_stems_as_the_python_one() -> None:
 
     from retrieval import arabic
 
-    assert isinstance(arabic._stemmer(), Stemmer.Stemmer)
+    assert isinstance(arabic._stemmer(), Stemmer.Stemmer)  # noqa: SLF001
     texts = [p.read_text(encoding="utf-8") for p in SEED_CORPUS.iterdir()]
     xquad = ROOT.parent / "shared/data/xquad/xquad.ar.json"  # where it is beside the repository
     if xquad.is_file():
@@ -260,4 +260,4 @@ def test_the_compiled_stemmer_is_used_and_stems_as_the_python_one() -> None:
     words = sorted({w for text in texts for w in tokenize(text) if "\u0600" <= w[0] <= "\u06ff"})
     assert len(words) > 1_000
     python = ArabicStemmer()
-    assert [arabic._stemmer().stemWord(w) for w in words] == [python.stemWord(w) for w in words]
+    assert [arabic._stemmer().stemWord(w) for w in words] == [python.stemWord(w) for w in words]  # noqa: SLF001

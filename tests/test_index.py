@@ -468,12 +468,12 @@ def test_two_builds_never_mix_their_cached_vectors(tmp_path: Path, monkeypatch: 
         cache = EmbeddingCache(folder, dim=4)
         hashes = np.array([f"text-{pid}".encode().ljust(16, b"-")], dtype="S16")
         vectors = np.full((1, 4), value, dtype=np.float32)
-        cache._write_shard(hashes, vectors)
+        cache._write_shard(hashes, vectors)  # noqa: SLF001
         shards[hashes[0]] = value
     monkeypatch.undo()
     merged = EmbeddingCache(folder, dim=4)
     for key, value in shards.items():
-        assert np.array_equal(merged._rows[key], np.full(4, value, dtype=np.float32))
+        assert np.array_equal(merged._rows[key], np.full(4, value, dtype=np.float32))  # noqa: SLF001
 
 
 def test_build_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path: Path) -> None:

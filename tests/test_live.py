@@ -83,8 +83,8 @@ def test_a_rebuild_is_switched_in_and_the_old_index_released(fake_live, caplog):
     assert [d.id for d in new.documents()].count(NEW_ID) == 1 and len(new.documents()) == 6
     assert new.embedder is first.embedder  # the model is not loaded twice
     assert new.answer(record["title"], mode="bm25").passages[0].doc_id == NEW_ID  # found by its title
-    assert new.index in latin._BRIDGES  # English names' table built before the switch, not on a question
-    assert new.index in spelling._SPELLERS  # and the spelling table
+    assert new.index in latin._BRIDGES  # English names' table built before the switch, not on a question  # noqa: SLF001
+    assert new.index in spelling._SPELLERS  # and the spelling table  # noqa: SLF001
     [line] = [r.getMessage() for r in caplog.records if "switched" in r.getMessage()]
     assert "6 documents" in line and "(was 5," in line and "built at" in line and "loaded in" in line
     assert live.refresh() is False  # the same build is not loaded again
@@ -101,7 +101,7 @@ def test_loading_builds_the_names_table_in_the_background(seed_index):
     [worker] = [t for t in threading.enumerate() if t.name == "names"] or [None]
     if worker is not None:
         worker.join(timeout=30)
-    assert live.current().index in latin._BRIDGES and live.current().index in spelling._SPELLERS  # both tables
+    assert live.current().index in latin._BRIDGES and live.current().index in spelling._SPELLERS  # both tables  # noqa: SLF001
     assert live.current().answer("Who did Hassan Rashad meet in Jerusalem?").passages[0].doc_id == "000_bfedeb9d58756a4b"
 
 

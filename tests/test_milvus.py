@@ -69,7 +69,7 @@ def test_term_ids_are_stable_hashes_and_collisions_get_their_own() -> None:
     assert a.ids == b.ids and all(0 < i < 2**32 - 1 for i in a.ids.values())
     assert len(set(a.ids.values())) == len(a.ids)
     table = TermTable.from_corpus([["x"]])
-    table._taken.add(term_hash("y"))
+    table._taken.add(term_hash("y"))  # noqa: SLF001
     grown = TermTable.from_corpus([["x"], ["y"]], previous=table)  # "y"'s hash is taken: it gets another id
     assert grown.ids["x"] == table.ids["x"] and grown.ids["y"] != grown.ids["x"] and grown.avg_length == table.avg_length
 
@@ -135,8 +135,12 @@ class LiteServer:
         self.uri = f"http://127.0.0.1:{self.port}"
 
     def kill(self) -> None:
-        self.server._p.kill()  # SIGKILL: no goodbye to the client
-        self.server._p.wait()
+        import psutil
+
+        address = f"127.0.0.1:{self.port}"  # the server process, found by the address on its command line
+        [process] = [p for p in psutil.Process().children() if address in p.cmdline()]
+        process.kill()  # SIGKILL: no goodbye to the client
+        process.wait(10)
         self.server.stop()
 
     def restart(self) -> None:

@@ -440,7 +440,7 @@ def test_state_store_round_trip_bad_rows_and_private_file(tmp_path):
     reopened = StateStore(path)
     assert reopened.conversation(7) == conversation and reopened.pending_more(7) == PendingMore(key="k", answer=held)
     assert not reopened.mark_refused(9)
-    reopened._write("UPDATE conversations SET data = ? WHERE chat_id = 7", ("not json",))
+    reopened._write("UPDATE conversations SET data = ? WHERE chat_id = 7", ("not json",))  # noqa: SLF001
     assert reopened.conversation(7) == Conversation()  # unreadable: start afresh, never crash
     from datetime import date
     reopened.save_since(7, date(2018, 3, 1))
@@ -448,7 +448,7 @@ def test_state_store_round_trip_bad_rows_and_private_file(tmp_path):
     reopened.forget(7)
     assert reopened.pending_more(7) is None
     assert reopened.since(7) == date(2018, 3, 1)  # /new keeps the chat's /since
-    reopened._write("UPDATE since_dates SET day = ? WHERE chat_id = 7", ("not a date",))
+    reopened._write("UPDATE since_dates SET day = ? WHERE chat_id = 7", ("not a date",))  # noqa: SLF001
     assert reopened.since(7) is None
     reopened.save_since(7, None)
     assert path.stat().st_mode & 0o077 == 0

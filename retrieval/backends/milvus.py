@@ -303,7 +303,7 @@ class SentenceVectors:
 
     def __init__(self, backend: MilvusBackend) -> None:
         self.backend = backend
-        self.keys = backend._sentence_keys
+        self.keys = backend._sentence_keys  # noqa: SLF001
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -337,7 +337,7 @@ class SentenceRows:
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         b = self.backend
-        rows = b._guard("failed to read sentence vectors", lambda: b.client.get(
+        rows = b._guard("failed to read sentence vectors", lambda: b.client.get(  # noqa: SLF001
             b.record["sentences"], ids=np.unique(self.keys).tolist(), output_fields=["dense"]))
         by_key = {row["id"]: row["dense"] for row in rows}
         out = np.array([by_key[int(k)] for k in self.keys], np.float32).reshape(len(self.keys), b.dim)

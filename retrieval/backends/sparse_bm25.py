@@ -47,7 +47,7 @@ class TermTable:
         table = cls(avg_length=previous.avg_length if previous else cls.average_length(corpus_terms))
         if previous is not None:
             table.ids = dict(previous.ids)
-            table._taken = set(previous._taken)
+            table._taken = set(previous._taken)  # noqa: SLF001
         for terms in corpus_terms:
             for term in set(terms):
                 table._id(term)

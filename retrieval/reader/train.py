@@ -128,8 +128,9 @@ class SentenceTower:
         for row, i in enumerate(ids):
             hidden[row, : self.states[i].shape[0]] = self.states[i]
             mask[row, : self.states[i].shape[0]] = 1
-        extended = self.model._create_attention_masks(attention_mask=mask, encoder_attention_mask=None, embedding_output=hidden,
-                                                      encoder_hidden_states=None, cache=None)[0]
+        # the additive 4-D mask every attention implementation takes (0 where a token is, the dtype's minimum
+        # at padding), built here rather than through the model's private mask helpers, whose signature moves
+        extended = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
         for layer in self.layers:
             out = layer(hidden, attention_mask=extended)
             hidden = out[0] if isinstance(out, tuple) else out
