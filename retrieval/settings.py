@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     milvus_collection_prefix: str = "newsqa"  # collections are PREFIX_<folder digest>_g<generation>
     milvus_index_type: str = "auto"  # auto (FLAT below 200,000 chunks, HNSW above) | FLAT | HNSW
 
+    # hostile input: caps, deadlines, locks, retention (docs/hostile-input.md, docs/privacy.md)
+    max_title_chars: int = 300  # an article's title is cleaned of control characters and cut to this at load
+    max_url_chars: int = 2048  # a longer article address is dropped (the article stays, without a link)
+    fetch_deadline_seconds: float = 30.0  # one page from the first connect: redirects, retries, a trickling server
+    feed_max_links: int = 100  # new links read from one feed per poll (the rest wait for the next poll)
+    feed_concurrency: int = 4  # pages fetched at once (still one request per host per FETCH_HOST_DELAY_SECONDS)
+    build_lock_wait_seconds: float = 600.0  # a second build of the same index waits this long for the first, then refuses
+    conversation_days: float = 7.0  # a chat's conversation, pending "more" and period are forgotten after this idle time
+    answer_days: float = 30.0  # stored answers (question text, for votes and /sources) are deleted after this
+    vote_days: float = 365.0  # votes (no question text) are deleted after this
+
     @field_validator("feeds", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
