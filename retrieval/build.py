@@ -17,7 +17,7 @@ from retrieval import __version__
 from retrieval import backends as search_backends
 from retrieval.arabic import analyze
 from retrieval.chunking import chunk_document, sentence_units
-from retrieval.documents import LoadReport, fingerprint, load_corpus
+from retrieval.documents import FieldLimits, LoadReport, fingerprint, load_corpus
 from retrieval.embedders import Embedder
 from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.errors import CorpusEmpty
@@ -25,7 +25,7 @@ from retrieval.index.cache import EmbeddingCache, EmbedProgress, ProgressCallbac
 from retrieval.index.embedder_record import cache_salt, same_build
 from retrieval.index.layout import cache_dir
 from retrieval.index.manifest import CorpusInfo, Counts, Manifest, Params, build_params, read_manifest_quietly
-from retrieval.index.writer import IndexContent, IndexWriter, write_content
+from retrieval.index.writer import IndexContent, IndexWriter, build_lock, write_content
 from retrieval.models import Document, DocumentInfo
 from retrieval.settings import Settings
 from retrieval.store import text_hash
@@ -118,14 +118,25 @@ def build_index(
     are reused from the existing index and from the resume cache, new texts are embedded
     (and cached as they go, so a killed build resumes; ``reuse_from`` names other index
     folders whose vectors may be reused), then the new index is written to a
-    temporary sibling folder and swapped in. ``progress`` is called with an ``EmbedProgress``
-    as the embedding goes (``False``, as older callers pass, means no reports); ``on_stage``
-    with each stage's name as it starts; ``steps``: how the corpus is cut and the texts embedded (by
-    default here, in this process; retrieval/ray_build.py passes a Ray cluster's)."""
+    temporary sibling folder and swapped in. The whole build holds the index's lock (``build_lock``):
+    a second build of the same index waits BUILD_LOCK_WAIT_SECONDS, then raises IndexBusy.
+    ``progress`` is called with an ``EmbedProgress`` as the embedding goes (``False``, as older callers
+    pass, means no reports); ``on_stage`` with each stage's name as it starts; ``steps``: how the
+    corpus is cut and the texts embedded (by default here, in this process; retrieval/ray_build.py
+    passes a Ray cluster's)."""
     started = time.perf_counter()
-    steps = steps or BuildSteps(load_and_chunk)
     corpus = Path(corpus or settings.corpus_dir)
     index_dir = Path(index_dir or settings.index_dir)
+    IndexWriter(index_dir).check_place()  # a file where the index should be: refused before any lock file is made
+    with build_lock(index_dir, settings.build_lock_wait_seconds):  # one build of an index at a time, load to swap
+        return _build(settings, corpus, index_dir, rebuild, embedder, progress, on_stage, reuse_from,
+                      steps or BuildSteps(load_and_chunk), started)
+
+
+def _build(settings: Settings, corpus: Path, index_dir: Path, rebuild: bool, embedder: Embedder | None,
+           progress: ProgressCallback | bool | None, on_stage: Callable[[str], None] | None, reuse_from: list[Path] | None,
+           steps: BuildSteps, started: float) -> BuildResult:
+    """``build_index`` under the build lock."""
     stages = _Stages(on_stage)
     writer = IndexWriter(index_dir)
     writer.prepare()
@@ -171,7 +182,7 @@ def load_and_chunk(corpus: Path, settings: Settings, report: LoadReport) -> Chun
     """The local build's first step. Streamed: only chunk and sentence texts and spans are kept,
     not whole documents."""
     out = ChunkedCorpus()
-    for doc in load_corpus(corpus, report):
+    for doc in load_corpus(corpus, report, FieldLimits.from_settings(settings)):
         out.add(doc, cut_document(doc, settings.chunk_size, settings.chunk_overlap))
     return out
 

@@ -6,7 +6,12 @@ metadata, read by trafilatura; a ``date:`` header line or front matter in a .txt
 ``YYYY-MM-DD``; a date that is not one is dropped with a warning, the article is kept. Site
 furniture is removed at load (retrieval/furniture.py): trafilatura keeps only the article of an
 HTML page; text articles lose known furniture lines and the lines their source repeats under
-many articles (a first pass over the corpus counts them). ``LoadReport`` counts what went."""
+many articles (a first pass over the corpus counts them). ``LoadReport`` counts what went.
+
+Hostile input (docs/hostile-input.md): every corpus file must resolve inside the corpus folder (a link
+out of it is refused); every article, whatever its format, passes ``clean_document``: control
+characters and lone surrogates out, the title cut to MAX_TITLE_CHARS, a link that is not http(s) or
+is longer than MAX_URL_CHARS dropped."""
 
 from __future__ import annotations
 
@@ -22,10 +27,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from retrieval.calendar_ar import parse_date
 from retrieval.furniture import RepeatedLines, strip_furniture
 from retrieval.models import Document
+from retrieval.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,7 @@ MAX_DOCUMENT_CHARS = 200_000  # one JSON line's text above this is refused
 # a JSON line above this is refused unread (200k characters as \uXXXX escapes, plus metadata);
 # without it one huge line (or a small .gz that inflates to gigabytes) is read whole into memory
 MAX_LINE_BYTES = 4_000_000
+_SURROGATES = re.compile("[\ud800-\udfff]")  # halves of a UTF-16 pair, alone (JSON escapes, undecodable file names)
 
 
 @dataclass
@@ -47,6 +55,9 @@ class Skipped:
     path: str
     reason: str
     line: int | None = None
+
+    def __post_init__(self) -> None:
+        self.path = _SURROGATES.sub("\ufffd", self.path)  # a file name that is not UTF-8: printable, JSON-writable
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line is not None else self.path
@@ -102,13 +113,16 @@ def corpus_files(root: Path) -> list[Path]:
     return found
 
 
-def load_corpus(root: Path, report: LoadReport | None = None) -> Iterator[Document]:
-    """Stream the documents of a corpus folder or file; problems go to ``report``."""
+def load_corpus(root: Path, report: LoadReport | None = None, limits: FieldLimits | None = None) -> Iterator[Document]:
+    """Stream the documents of a corpus folder or file, each cleaned by ``clean_document`` with
+    ``limits`` (default: the settings' defaults); problems go to ``report``."""
     root = Path(root)
     report = report if report is not None else LoadReport()
+    limits = limits or FieldLimits()
     base = root if root.is_dir() else root.parent
     files = corpus_files(root)
-    repeats = _count_lines(files, base)
+    refused = _refused_files(files, root, base)
+    repeats = _count_lines([path for path in files if path not in refused], base)
 
     def clean(text: str, group: str) -> str:
         kept, removed = strip_furniture(text, group, repeats)
@@ -119,13 +133,22 @@ def load_corpus(root: Path, report: LoadReport | None = None) -> Iterator[Docume
     for path in files:
         rel = _relative(path, base)
         report.files += 1
+        if path in refused:
+            report.skip(rel, refused[path])
+            continue
         try:
-            for doc in _load_file(path, rel, report, clean):
-                if doc.id in seen_ids and _generated_id(doc, rel) and doc.source not in seen_ids:
+            for raw in _load_file(path, rel, report, clean):
+                line = int(raw.source.rsplit(":", 1)[1]) if raw.source != rel else None
+                doc, problems = clean_document(raw, limits)
+                for problem in problems:
+                    report.warn(rel, problem, line)
+                if not doc.text.strip():
+                    report.skip(rel, "no text (once control characters and broken characters are removed)", line)
+                    continue
+                if doc.id in seen_ids and _generated_id(raw, rel) and doc.source not in seen_ids:
                     # a.txt and a.md, or c.jsonl and c.jsonl.gz: ids made from the path collide, the paths do not
                     doc = doc.model_copy(update={"id": doc.source})
                 if doc.id in seen_ids:
-                    line = int(doc.source.rsplit(":", 1)[1]) if doc.source != rel else None
                     report.skip(rel, f"duplicate document id {doc.id!r}", line)
                     continue
                 seen_ids.add(doc.id)
@@ -135,6 +158,34 @@ def load_corpus(root: Path, report: LoadReport | None = None) -> Iterator[Docume
             report.skip(rel, f"cannot read: {exc.strerror or exc}")
         except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz: the lines before it are kept
             report.skip(rel, f"cannot read: damaged gzip data ({exc})")
+
+
+def _refused_files(files: list[Path], root: Path, base: Path) -> dict[Path, str]:
+    """The files not to read, with the reason: a link that resolves outside the corpus folder (a leak
+    of whatever it points to), and a second name (a link) of a file the corpus holds already. A file
+    given as the corpus itself is the operator's choice and always read. A dangling or looping link is
+    left to the reader, which reports it."""
+    if root.is_file():
+        return {}
+    top = root.resolve()
+    refused: dict[Path, str] = {}
+    names: dict[Path, list[Path]] = {}
+    for path in files:
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # dangling, or a loop (RuntimeError before Python 3.13)
+            continue
+        if not real.is_relative_to(top):
+            refused[path] = ("refused: a link to a file outside the corpus folder (only files inside it are read; "
+                             "copy the file into the corpus to index it)")
+        else:
+            names.setdefault(real, []).append(path)
+    for paths in names.values():
+        kept = next((path for path in paths if not path.is_symlink()), paths[0])
+        for path in paths:
+            if path != kept:
+                refused[path] = f"a second name (a link) for {_relative(kept, base)}, which is read once"
+    return refused
 
 
 def _count_lines(files: list[Path], base: Path) -> RepeatedLines:
@@ -285,7 +336,7 @@ def _decode(data: bytes, rel: str, report: LoadReport) -> str | None:
         return None
 
 
-MAX_TITLE_CHARS = 120
+FIRST_LINE_TITLE_CHARS = 120  # a title made from the text's first line (no headline given) is cut to this
 
 
 def _first_line(text: str) -> str:
@@ -294,11 +345,17 @@ def _first_line(text: str) -> str:
     for line in text.splitlines():
         line = line.strip()
         if line:
-            if len(line) <= MAX_TITLE_CHARS:
-                return line
-            cut = line.rfind(" ", 0, MAX_TITLE_CHARS)
-            return line[: cut if cut > MAX_TITLE_CHARS // 2 else MAX_TITLE_CHARS].rstrip("،,;: ") + "…"
+            return shorten(line, FIRST_LINE_TITLE_CHARS)
     return ""
+
+
+def shorten(line: str, limit: int) -> str:
+    """``line`` cut to at most ``limit`` characters, at a word boundary when one is near, with "…"."""
+    if len(line) <= limit:
+        return line
+    limit = max(limit, 2)
+    cut = line.rfind(" ", 0, limit - 1)
+    return line[: cut if cut > limit // 2 else limit - 1].rstrip("،,;: ") + "…"
 
 
 def _load_jsonl(path: Path, rel: str, report: LoadReport, clean: Cleaner) -> Iterator[Document]:
@@ -374,6 +431,79 @@ def _record_to_document(record: object, rel: str, stem: str, line_no: int, repor
 
 def _optional_str(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class FieldLimits:
+    """The caps ``clean_document`` applies (MAX_TITLE_CHARS, MAX_URL_CHARS)."""
+
+    max_title_chars: int = Settings.model_fields["max_title_chars"].default
+    max_url_chars: int = Settings.model_fields["max_url_chars"].default
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FieldLimits:
+        return cls(max_title_chars=settings.max_title_chars, max_url_chars=settings.max_url_chars)
+
+
+MAX_ID_CHARS = 4096  # a record's id (PATH_MAX: an id made from a file's path always fits)
+_CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]  # C0, DEL, C1
+# in text: line breaks stay (a control that breaks lines becomes one), tabs stay, the rest go
+_TEXT_TABLE = {c: ("\n" if chr(c) in "\r\v\f\x1c\x1d\x1e\x85" else None) for c in _CONTROLS if chr(c) not in "\t\n"}
+# in a one-line field: a control that is whitespace becomes a space (collapsed later), the rest go
+_LINE_TABLE = {c: (" " if chr(c).isspace() else None) for c in _CONTROLS}
+
+
+def clean_text(text: str) -> str:
+    """Article text: Windows and old Mac line ends as newlines; control characters (but newline and
+    tab) and lone surrogates removed."""
+    return _SURROGATES.sub("", text.replace("\r\n", "\n").translate(_TEXT_TABLE))
+
+
+def clean_line(value: str, limit: int | None = None) -> str:
+    """A one-line field: control characters and lone surrogates removed, whitespace collapsed to
+    single spaces, cut to ``limit`` characters."""
+    line = " ".join(_SURROGATES.sub("", value.translate(_LINE_TABLE)).split())
+    return shorten(line, limit) if limit is not None else line
+
+
+def clean_url(value: str, max_chars: int) -> tuple[str | None, str | None]:
+    """(the address, None), or (None, why it was dropped): control characters, whitespace and lone
+    surrogates removed; only an http(s) address of at most ``max_chars`` characters is kept."""
+    url = "".join(_SURROGATES.sub("", value.translate(_LINE_TABLE)).split())
+    if not url:
+        return None, None
+    if len(url) > max_chars:
+        return None, f"link dropped: {len(url):,} characters, over MAX_URL_CHARS ({max_chars:,}); the article is kept without it"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None, f"link dropped: {url[:40]!r} is not an http(s) address; the article is kept without it"
+    return url, None
+
+
+def clean_document(doc: Document, limits: FieldLimits) -> tuple[Document, list[str]]:
+    """The one cleaning every loaded article passes (any format): text, title, link, id, source and
+    metadata freed of control characters and lone surrogates; the title cut to
+    ``limits.max_title_chars`` (an empty one made from the text), a bad or over-long link dropped.
+    Returns the document and what the report should say about it (the article is kept)."""
+    problems: list[str] = []
+    text = clean_text(doc.text)
+    title = clean_line(doc.title)
+    if len(title) > limits.max_title_chars:
+        problems.append(f"title cut to MAX_TITLE_CHARS ({limits.max_title_chars:,} characters; it had {len(title):,})")
+        title = shorten(title, limits.max_title_chars)
+    doc_id = clean_line(doc.id, MAX_ID_CHARS) or clean_line(doc.source)  # an id of nothing but controls: its place
+    title = title or shorten(_first_line(text), limits.max_title_chars) or doc_id
+    url, dropped = clean_url(doc.url, limits.max_url_chars) if doc.url else (None, None)
+    if dropped:
+        problems.append(dropped)
+    metadata = {key: line for key, value in doc.metadata.items()
+                if (line := clean_line(str(value), limits.max_title_chars))}
+    cleaned = doc.model_copy(update={"id": doc_id, "title": title, "text": text, "url": url, "metadata": metadata,
+                                     "source": clean_line(doc.source)})
+    return cleaned, problems
 
 
 def fingerprint(doc: Document) -> str:

@@ -27,3 +27,7 @@ class EmbedderUnavailable(RetrievalError):
 
 class CorpusEmpty(RetrievalError):
     """The corpus holds no readable document."""
+
+
+class IndexBusy(RetrievalError):
+    """Another build of the same index holds its lock longer than BUILD_LOCK_WAIT_SECONDS."""

@@ -23,7 +23,7 @@ import numpy as np
 
 from retrieval.arabic import analyze
 from retrieval.build import BuildResult, BuildSteps, ChunkedCorpus, DocumentCut, bm25_input, build_index, cut_document
-from retrieval.documents import LoadReport, load_corpus
+from retrieval.documents import FieldLimits, LoadReport, load_corpus
 from retrieval.embedders import create as create_embedder
 from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.errors import EmbedderUnavailable, RetrievalError
@@ -134,7 +134,7 @@ def build_index_ray(
 def _load_and_chunk(ray: Any, corpus: Path, settings: Settings, report: LoadReport) -> ChunkedCorpus:
     """Documents are read here (the loaders report bad files to ``report``), cut and analysed by Ray
     tasks, and put back in corpus order, so chunk ids are the local build's."""
-    docs = list(load_corpus(corpus, report))
+    docs = list(load_corpus(corpus, report, FieldLimits.from_settings(settings)))
     out = ChunkedCorpus(chunk_terms=[])
     if not docs:
         return out

@@ -14,7 +14,8 @@ import numpy as np
 
 
 def write_json(path: Path, data: Any) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
+    """``data`` as indented UTF-8 JSON; a lone surrogate (an undecodable file name) is written as "?"."""
+    with open(path, "w", encoding="utf-8", errors="replace") as handle:
         json.dump(data, handle, ensure_ascii=False, indent=1)
         handle.write("\n")
 

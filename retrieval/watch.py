@@ -1,11 +1,15 @@
 """Keep an index in step with its corpus: watch the corpus files (watchfiles, debounced) and
 rebuild after each batch of changes. A rebuild embeds only new or changed texts (``build_index``
 reuses every other vector from the index it replaces), and the bot switches to the result on its
-own (retrieval/live.py). Bad files are skipped and reported; nothing a file holds stops the watch."""
+own (retrieval/live.py). Bad files are skipped and reported; nothing a file holds stops the watch, and
+no failed build does either (its reason is reported and logged, the next change tries again)."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +20,8 @@ from retrieval.embedders import Embedder
 from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.errors import RetrievalError
 from retrieval.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DEBOUNCE_MS = 1000  # a copy of many files, or an editor's save in steps, is one update
 
@@ -133,13 +139,35 @@ def _describe_changes(changes: set, base: Path) -> WatchUpdate:
 
 
 def _build(settings: Settings, embedder: Embedder, update: WatchUpdate) -> WatchUpdate:
+    """One rebuild. No failure stops the watch: the previous index stays, the next change tries again."""
     started = time.perf_counter()
     try:
         update.result = build_index(settings, embedder=embedder, progress=None)
-    except (RetrievalError, OSError) as exc:  # an empty corpus, a disk full: reported, the watch goes on
-        update.error = str(exc)
+    except (RetrievalError, OSError) as exc:  # an empty corpus, a disk full, another build holding the lock
+        update.error = _redacted(str(exc), settings)
+    except Exception as exc:  # a bug, a model that failed: the reason and where it came from, never a dead watch
+        update.error = _redacted(f"{type(exc).__name__}{_where(exc)}: {exc}", settings)
+        log.error("rebuild of %s failed: %s; the previous index stays, the next change tries again",
+                  settings.index_dir, update.error)
     update.seconds = time.perf_counter() - started
     return update
+
+
+def _where(exc: BaseException) -> str:
+    """' at file.py:LINE in function' of the frame that raised ``exc`` (no values, no secrets)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")  # user:password@ in an address
+
+
+def _redacted(text: str, settings: Settings) -> str:
+    """``text`` without the settings' secrets (bot token, Milvus token) or passwords in addresses."""
+    for secret in (settings.telegram_bot_token, settings.milvus_token):
+        if secret is not None and (value := secret.get_secret_value()):
+            text = text.replace(value, "***")
+    return _USERINFO.sub("***@", text)
 
 
 def poll_feeds(settings: Settings, feeds: list[str], on_report: Callable[[object], None], *, stop_event,

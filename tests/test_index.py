@@ -402,7 +402,7 @@ def test_interrupted_build_keeps_the_old_index_and_resumes(built: tuple[Settings
     assert result.status == "built"
     assert resumed.calls == new_total - cached < new_total
     assert Index.load(index_dir).manifest.counts.documents == 45
-    assert siblings(index_dir) == ["index"]  # the resume cache is cleared after a finished build
+    assert siblings(index_dir) == [".index.lock", "index"]  # the resume cache is cleared after a finished build
 
 
 def test_stale_temp_folder_of_a_killed_build_is_removed(built: tuple[Settings, Path]) -> None:
@@ -413,7 +413,7 @@ def test_stale_temp_folder_of_a_killed_build_is_removed(built: tuple[Settings, P
     (stale / "faiss.index").write_bytes(b"half")
     (corpus / CHANGED).unlink()
     assert build_index(settings, embedder=FakeEmbedder(), progress=False).status == "built"
-    assert siblings(settings.index_dir) == ["index"]
+    assert siblings(settings.index_dir) == [".index.lock", "index"]  # the build lock's file stays (harmless)
 
 
 def test_crash_between_the_swap_renames_is_recovered(built: tuple[Settings, Path]) -> None:
@@ -510,5 +510,5 @@ def test_up_to_date_build_removes_what_a_kill_after_the_swap_left(built: tuple[S
     (cache / "hashes-1-000001.npy").write_bytes(b"")
     result = build_index(settings, embedder=FakeEmbedder(), progress=False)
     assert result.status == "unchanged"
-    assert siblings(index_dir) == ["index"]
+    assert siblings(index_dir) == [".index.lock", "index"]
     assert Index.load(index_dir).manifest.counts.documents == 5

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from retrieval.arabic import analyze, tokenize
 from retrieval.build import build_index
-from retrieval.documents import LoadReport, load_corpus
+from retrieval.documents import LoadReport, clean_text, load_corpus
 from retrieval.furniture import strip_furniture
 from retrieval.index import Index
 from retrieval.retriever import FUSIONS, MODES, Retriever
@@ -96,7 +96,8 @@ def test_jsonl_loader_never_raises_and_accounts_for_every_line(tmp_path_factory,
     assert sorted(line_numbers + skipped_lines) == non_blank
     for doc, number in zip(docs, line_numbers):
         record = json.loads(lines[number - 1])
-        assert doc.text == strip_furniture(record["text"])[0] and doc.text.strip()  # only furniture lines go
+        # only furniture lines, control characters and lone surrogates go (clean_document)
+        assert doc.text == clean_text(strip_furniture(record["text"])[0]) and doc.text.strip()
         assert doc.title
 
 
@@ -113,4 +114,4 @@ def test_text_file_loader_round_trip(tmp_path_factory, text: str) -> None:
     if docs:
         assert docs[0].text.strip() and docs[0].title
         # the text as written, less its site furniture lines (a header line is tested in test_documents)
-        assert docs[0].text == strip_furniture(path.read_bytes().decode("utf-8").removeprefix("\ufeff"))[0]
+        assert docs[0].text == clean_text(strip_furniture(path.read_bytes().decode("utf-8").removeprefix("\ufeff"))[0])

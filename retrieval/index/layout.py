@@ -18,6 +18,8 @@ Beside the folder (same parent), while or after a build runs::
     .NAME.tmp-PID            a build writing its new index (swapped in when complete)
     .NAME.old                the previous index during the swap
     .NAME.cache              vectors embedded so far (a killed build resumes from them)
+    .NAME.lock               the build lock: one build of the index at a time (the file stays; only
+                             a held lock counts, and the system releases it when its build ends or dies)
 """
 
 from __future__ import annotations
@@ -58,3 +60,8 @@ def old_dir(index_dir: Path) -> Path:
 def cache_dir(index_dir: Path) -> Path:
     """The resume cache of vectors embedded by an unfinished build."""
     return index_dir.parent / f".{index_dir.name}.cache"
+
+
+def lock_file(index_dir: Path) -> Path:
+    """The lock a build of ``index_dir`` holds from loading the corpus to the swap (readers take none)."""
+    return index_dir.parent / f".{index_dir.name}.lock"

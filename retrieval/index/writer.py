@@ -1,20 +1,24 @@
 """The index writer: a new index is written into a temporary sibling folder and swapped in whole,
-so a killed build never leaves a half index; the recovery and clean-up of killed builds live here too."""
+so a killed build never leaves a half index; the recovery and clean-up of killed builds live here too,
+and the build lock (``build_lock``): one build of an index at a time, readers take no lock."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from retrieval.backends.base import SearchBackend
-from retrieval.errors import RetrievalError
+from retrieval.errors import IndexBusy, RetrievalError
 from retrieval.index import layout
 from retrieval.index.manifest import Manifest
 from retrieval.store import TextBlob, file_digest, save_array, write_json
@@ -34,9 +38,64 @@ class IndexContent:
     sentence_hashes: np.ndarray | None
 
 
+log = logging.getLogger(__name__)
+
+SWAP_WAIT_SECONDS = 2.0  # a reader that finds a build between its two renames waits this long for the new index
+
+
+@contextmanager
+def build_lock(index_dir: Path, wait_seconds: float) -> Iterator[Path]:
+    """Hold the lock of ``index_dir`` (a file beside it, layout.lock_file) for a whole build, load to
+    swap: a second build waits up to ``wait_seconds`` (BUILD_LOCK_WAIT_SECONDS), then is refused with
+    IndexBusy. The system releases the lock when its holder ends or is killed, so a stale lock file is harmless."""
+    path = layout.lock_file(index_dir)
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("another build of %s holds %s; waiting up to %g s for it", index_dir, path, wait_seconds)
+        try:
+            lock.acquire(timeout=max(wait_seconds, 0.0))
+        except Timeout:
+            raise IndexBusy(
+                f"Another build of the index {index_dir} is running (it holds the lock {path}); waited {wait_seconds:g} s "
+                "for it to finish. Run this build again once that one is done, or let builds wait longer with "
+                "BUILD_LOCK_WAIT_SECONDS. The lock goes with the build that holds it (even a killed one): "
+                "do not delete the lock file."
+            ) from None
+    try:
+        yield path
+    finally:
+        lock.release()
+
+
 def recover_swap(index_dir: Path) -> Path:
-    """After a crash between the two renames of a swap, put the old index back.
-    Returns the folder to read (the old one when the filesystem is read-only)."""
+    """A reader's view of ``index_dir``: after a crash between the two renames of a swap, put the old
+    index back. A build holding the lock is in its swap: its new index is waited for briefly instead
+    (readers never wait for a whole build). Returns the folder to read (the old one when the
+    filesystem is read-only or the swap is not done in time)."""
+    old = layout.old_dir(index_dir)
+    if index_dir.exists() or not (old / layout.MANIFEST).is_file():
+        return index_dir
+    lock = FileLock(layout.lock_file(index_dir))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:  # a build is between its two renames: its new index appears in a moment
+        deadline = time.monotonic() + SWAP_WAIT_SECONDS
+        while not index_dir.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return index_dir if index_dir.exists() else old
+    except OSError:  # no lock file can be made here (a read-only place): no build runs, recover as before
+        return _recover_swap(index_dir)
+    try:
+        return _recover_swap(index_dir)
+    finally:
+        lock.release()
+
+
+def _recover_swap(index_dir: Path) -> Path:
+    """``recover_swap`` for the holder of the build lock (or where no lock can be taken)."""
     old = layout.old_dir(index_dir)
     if not index_dir.exists() and (old / layout.MANIFEST).is_file():
         try:
@@ -48,19 +107,24 @@ def recover_swap(index_dir: Path) -> Path:
 
 class IndexWriter:
     """Writes the index at ``index_dir``: ``prepare`` before any work, then ``stage`` a new folder,
-    fill it, and ``commit`` it; or ``tidy`` when the index on disk is already up to date."""
+    fill it, and ``commit`` it; or ``tidy`` when the index on disk is already up to date. The caller
+    holds ``build_lock`` throughout."""
 
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = index_dir
         self.cache_dir = layout.cache_dir(index_dir)
 
+    def check_place(self) -> None:
+        """Refuse an index folder that is a file (changes nothing on disk)."""
+        if self.index_dir.exists() and not self.index_dir.is_dir():
+            raise RetrievalError(f"{self.index_dir} is a file, not an index folder; choose another --index-dir (INDEX_DIR).")
+
     def prepare(self) -> None:
         """Recover an interrupted swap; refuse to replace a folder that is not an index; make
         the parent folder (an unwritable place fails now, not after embedding)."""
-        recover_swap(self.index_dir)
+        _recover_swap(self.index_dir)  # the caller holds the build lock (build_lock)
+        self.check_place()
         index_dir = self.index_dir
-        if index_dir.exists() and not index_dir.is_dir():
-            raise RetrievalError(f"{index_dir} is a file, not an index folder; choose another --index-dir (INDEX_DIR).")
         if index_dir.is_dir() and not (index_dir / layout.MANIFEST).is_file() and any(index_dir.iterdir()):
             raise RetrievalError(
                 f"{index_dir} exists and is not an index (no {layout.MANIFEST}); building would replace everything in it. "
@@ -117,8 +181,9 @@ class IndexWriter:
 
 
 def write_content(folder: Path, content: IndexContent, backend: SearchBackend) -> None:
-    """Write the documents, chunks, sentences, vectors and the backend's files into ``folder``."""
-    with open(folder / layout.DOCUMENTS, "w", encoding="utf-8") as handle:
+    """Write the documents, chunks, sentences, vectors and the backend's files into ``folder``. Text
+    UTF-8 cannot hold (a lone surrogate the loader's cleaning did not see) is written as "?", never a crash."""
+    with open(folder / layout.DOCUMENTS, "w", encoding="utf-8", errors="replace") as handle:
         for doc in content.documents:
             handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
     save_array(folder / layout.CHUNKS, content.chunk_rows)
