@@ -59,7 +59,7 @@ def _export_feedback(state_file: Path, path: Path) -> int:
         _error(f"no bot state at {state_file} (STATE_FILE): the bot has not run with it, so there are no votes")
         return 1
     try:
-        store = StateStore(state_file)
+        store = StateStore(state_file, repair=False)  # a damaged file is reported here, never moved aside
     except (OSError, sqlite3.Error) as error:
         _error(f"cannot read the bot state at {state_file}: {error}")
         return 1
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    install_token_redaction(token)
+    install_token_redaction(token, settings)  # MILVUS_TOKEN too, before the index (maybe on Milvus) loads
     for handler in logging.getLogger().handlers:
         handler.addFilter(_without_rejected_token_traceback)
 

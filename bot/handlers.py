@@ -10,6 +10,7 @@ import secrets
 import time
 import weakref
 from dataclasses import dataclass, field
+from datetime import date
 
 from telegram import (
     InlineKeyboardMarkup,
@@ -30,10 +31,10 @@ from bot.render import (
     Block,
     Run,
     answer_markup,
-    clean_text,
-    pack_messages,
+    pack_reply,
     render_telegram,
     render_telegram_text,
+    shown_title,
     without_more,
 )
 from bot.security import is_allowed
@@ -42,7 +43,7 @@ from bot.urls import is_web_url
 from retrieval import messages
 from retrieval.calendar_ar import format_date_ar, parse_date
 from retrieval.live import LivePipeline
-from retrieval.models import Answer
+from retrieval.models import Answer, DocumentInfo
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
 from retrieval.timeframe import TimeFrame, parse_period
@@ -67,6 +68,8 @@ class BotState:
     rate_limit: UserRateLimit
     locks: weakref.WeakValueDictionary = field(default_factory=weakref.WeakValueDictionary)
     _titles: tuple[int, list[str]] | None = None  # (the index generation they come from, its titles)
+    _latest: tuple[int, list[tuple[date, DocumentInfo]]] | None = None  # (generation, its newest dated articles)
+    purge_task: asyncio.Task | None = None  # the hourly retention purge (bot/telegram.py)
 
     @property
     def pipeline(self) -> Pipeline:
@@ -79,6 +82,17 @@ class BotState:
         if self._titles is None or self._titles[0] != generation:
             self._titles = (generation, [info.title for info in self.pipeline.documents()])
         return self._titles[1]
+
+    @property
+    def latest_articles(self) -> list[tuple[date, DocumentInfo]]:
+        """The index's LATEST_HEADLINES newest dated articles, newest first (each date parsed once per index:
+        listed again only after a switch). A scan of every article: call it off the event loop."""
+        generation = self.live.generation
+        if self._latest is None or self._latest[0] != generation:
+            dated = [(day, info) for info in self.pipeline.documents() if (day := parse_date(info.date))]
+            dated.sort(key=lambda pair: pair[0], reverse=True)  # stable: the index's order within a day
+            self._latest = (generation, dated[:LATEST_HEADLINES])
+        return self._latest[1]
 
     def lock_for(self, chat_id: int) -> asyncio.Lock:
         """One lock per chat so that a chat's turns are answered in order."""
@@ -180,31 +194,53 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if _is_group(update) and message is not None:
         if not _addressed(message, context.bot.id, context.bot.username):
             raise ApplicationHandlerStop
-    if is_allowed(state.settings, user.id, chat.id):
+    if not is_allowed(state.settings, user.id, chat.id):
+        log.info("refused chat=%s user=%s", chat.id, user.id)
+        if update.callback_query is not None:
+            await update.callback_query.answer(messages.NOT_ALLOWED)
+        elif update.message is not None and state.store.mark_refused(chat.id):
+            await _say(update, messages.NOT_ALLOWED)
+        raise ApplicationHandlerStop
+    # every update that gets this far counts toward the user's rate limit, whatever answers it (a question,
+    # a refused question, small talk, a command, a button); over the limit: one notice per window, then silence
+    allowed, warn = state.rate_limit.check(user.id)
+    if allowed:
         return
-    log.info("refused chat=%s user=%s", chat.id, user.id)
-    if update.callback_query is not None:
-        await update.callback_query.answer(messages.NOT_ALLOWED)
-    elif update.message is not None and state.store.mark_refused(chat.id):
-        await _say(update, messages.NOT_ALLOWED)
+    log.info("rate limited chat=%s user=%s", chat.id, user.id)
+    if update.callback_query is not None:  # answered all the same: the button stops spinning
+        await update.callback_query.answer(messages.RATE_LIMITED if warn else None)
+    elif warn and update.effective_message is not None:
+        await _say(update, messages.RATE_LIMITED)
     raise ApplicationHandlerStop
 
 
 async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    count = len(_state(context).document_titles)
+    state = _state(context)
+    count = len(await asyncio.to_thread(lambda: state.document_titles))  # listed once per index, off the loop
     await _say(update, messages.telegram_help(count, context.bot.username, _is_group(update)))
 
 
+def _sources_messages(titles: list[str]) -> list[str]:
+    shown = [shown_title(title) for title in titles[:MAX_LISTED_SOURCES]]
+    text = messages.telegram_sources(shown + titles[MAX_LISTED_SOURCES:], MAX_LISTED_SOURCES)
+    return render_telegram_text(text, bold_first_line=True)
+
+
 async def on_sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    text = messages.telegram_sources(_state(context).document_titles, MAX_LISTED_SOURCES)
-    await _send(update, render_telegram_text(text, bold_first_line=True))
+    state = _state(context)
+    html_messages = await asyncio.to_thread(lambda: _sources_messages(state.document_titles))
+    await _send(update, html_messages)
 
 
 async def on_new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/new: the chat's conversation, "more", stored answers (their questions) and votes are deleted; the
+    /since period is a setting and stays (the reply says so when one is set)."""
     state = _state(context)
-    async with state.lock_for(update.effective_chat.id):
-        state.store.forget(update.effective_chat.id)
-    await _say(update, messages.FORGOTTEN)
+    chat_id = update.effective_chat.id
+    async with state.lock_for(chat_id):
+        await asyncio.to_thread(state.store.forget, chat_id)
+    day = state.store.since(chat_id)
+    await _say(update, messages.NEW_CONVERSATION + (f"\n{messages.SINCE_NOW.format(day=day)}" if day else ""))
 
 
 async def on_since(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -229,23 +265,27 @@ async def on_since(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _say(update, messages.SINCE_SET.format(day=frame.start))
 
 
-async def on_latest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/latest: the newest dated headlines of the index in use, each with its date (a link
-    when the article has a web address)."""
-    dated = [(day, info) for info in _state(context).pipeline.documents() if (day := parse_date(info.date))]
-    if not dated:
-        await _say(update, messages.NO_DATED_ARTICLES)
-        return
-    dated.sort(key=lambda pair: pair[0], reverse=True)  # stable: the index's order within a day
+def _latest_messages(dated: list[tuple[date, DocumentInfo]]) -> list[str]:
     blocks = [Block((Run(messages.LATEST_HEADING, bold=True),))]
-    for day, info in dated[:LATEST_HEADLINES]:
-        title = clean_text(info.title) or clean_text(info.source)
+    for day, info in dated:
+        title = shown_title(info.title, info.source)
         label = f" ({format_date_ar(day)})"
         if is_web_url(info.url):
             blocks.append(Block((Run("• "), Run(title, href=info.url), Run(label))))
         else:
             blocks.append(Block((Run(f"• {title}{label}"),)))
-    await _send(update, pack_messages(blocks), quote=_is_group(update))
+    return pack_reply(blocks)
+
+
+async def on_latest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/latest: the newest dated headlines of the index in use, each with its date (a link
+    when the article has a web address). The dates are parsed once per index, off the event loop."""
+    state = _state(context)
+    dated = await asyncio.to_thread(lambda: state.latest_articles)
+    if not dated:
+        await _say(update, messages.NO_DATED_ARTICLES)
+        return
+    await _send(update, await asyncio.to_thread(_latest_messages, dated), quote=_is_group(update))
 
 
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -258,20 +298,14 @@ async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 async def on_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     state = _state(context)
-    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    message, chat = update.effective_message, update.effective_chat
     question = message.text or ""
     if _is_group(update) and context.bot.username:
         question = re.sub(rf"@{re.escape(context.bot.username)}\b", " ", question, flags=re.I)
     # one pipeline for the whole question, even if a new index is switched in meanwhile
     pipeline = state.pipeline
-    # the pipeline's own check, asked first so that a refused question costs no rate-limit slot
-    if refusal := pipeline.check(question):
+    if refusal := pipeline.check(question):  # counted by the rate limit like any reply (gate)
         await _say(update, refusal.message)
-        return
-    allowed, warn = state.rate_limit.check(user.id)
-    if not allowed:
-        if warn:
-            await _say(update, messages.RATE_LIMITED)
         return
     async with state.lock_for(chat.id):
         started = time.perf_counter()
@@ -289,7 +323,8 @@ async def on_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         pending = _hold_back(answer, vote_key)
         state.store.save_pending_more(chat.id, pending)
         markup = answer_markup(vote_key, pending.key if pending else None, answer.language)
-        await _send(update, render_telegram(answer), markup=markup, quote=_is_group(update))
+        html_messages = await asyncio.to_thread(render_telegram, answer)  # huge text takes time: never on the loop
+        await _send(update, html_messages, markup=markup, quote=_is_group(update))
         log.info(
             "answered chat=%s latency_ms=%.0f retrieval_ms=%.0f passages=%d abstained=%s",
             chat.id,
@@ -313,12 +348,12 @@ async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer()
         page = pending.answer.next_page(state.settings.answer_max_excerpts)
         vote_key = pending.vote_key
-        if vote_key and (record := state.store.answered(vote_key)) is not None:
+        if vote_key and (record := state.store.answered(vote_key, chat.id)) is not None:
             state.store.save_answer(vote_key, chat.id, with_page(record, page))  # the vote is on all it showed
         following = _hold_back(page, vote_key)
         state.store.save_pending_more(chat.id, following)
         await _drop_more_button(query)
-        await _send(update, render_telegram(page),
+        await _send(update, await asyncio.to_thread(render_telegram, page),
                     markup=answer_markup(vote_key, following.key if following else None, page.language))
 
 
@@ -334,6 +369,10 @@ async def on_vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(messages.VOTE_FORGOTTEN)
         return
     vote, key = parsed
+    if state.store.answer_chat(key) != chat.id:  # a vote counts only from the chat the answer was sent to
+        log.info("vote from another chat ignored chat=%s answer=%s", chat.id, key)
+        await query.answer(messages.STALE_BUTTON)
+        return
     replaced = state.store.save_vote(key, chat.id, user.id, vote, now_iso())
     log.info("vote chat=%s answer=%s vote=%s replaced=%s", chat.id, key, vote, replaced)
     language = messages.question_language(record.question)  # thanked in the language the question was asked in

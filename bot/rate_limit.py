@@ -5,6 +5,8 @@ from __future__ import annotations
 import collections
 import time
 
+PRUNE_ABOVE = 10_000  # users remembered before those idle for a minute are forgotten (memory stays bounded)
+
 
 class UserRateLimit:
     """At most ``per_minute`` questions per user in any 60 s; one warning per window."""
@@ -20,6 +22,8 @@ class UserRateLimit:
         if self.per_minute <= 0:
             return True, False
         now = self.clock()
+        if len(self._times) > PRUNE_ABOVE:
+            self._prune(now)
         times = self._times.setdefault(user_id, collections.deque())
         while times and now - times[0] >= 60:
             times.popleft()
@@ -32,3 +36,11 @@ class UserRateLimit:
             return False, False
         self._warned[user_id] = now
         return False, True
+
+    def _prune(self, now: float) -> None:
+        """Forget the users with no reply and no warning in the last 60 s: a flood of new user ids
+        keeps the record to the users active this minute."""
+        for user_id in [u for u, times in self._times.items() if not times or now - times[-1] >= 60]:
+            if now - self._warned.get(user_id, -1e18) >= 60:
+                del self._times[user_id]
+                self._warned.pop(user_id, None)

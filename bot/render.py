@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.feedback import vote_data
@@ -18,6 +19,7 @@ from retrieval.calendar_ar import format_date, parse_date
 from retrieval.messages import (
     MORE_BUTTON,
     NO_ANSWER,
+    REPLY_CUT,
     SOURCES_HEADING,
     SUGGESTIONS_HEADING,
     VOTE_NOT_USEFUL_BUTTON,
@@ -38,8 +40,11 @@ _ANSI_RESET = "\x1b[0m"
 _ANSI_ANSWER = "\x1b[1;4m"  # bold and underlined: apart from the question's words (bold yellow)
 ANSWER_MARK = "**"  # around the answer phrase without colour (the question's words get «»)
 
-__all__ = ["ANSWER_MARK", "TELEGRAM_LIMIT", "Block", "Run", "answer_data", "clean_text", "pack_messages",
-           "render_telegram", "render_telegram_text", "render_terminal", "runs_html", "utf16_len"]
+__all__ = ["ANSWER_MARK", "MAX_REPLY_MESSAGES", "TELEGRAM_LIMIT", "Block", "Run", "answer_data", "clean_text", "pack_messages",
+           "pack_reply", "render_telegram", "render_telegram_text", "render_terminal", "runs_html", "shown_title", "utf16_len"]
+
+MAX_REPLY_MESSAGES = 4  # Telegram messages in one reply at most; a longer reply is cut, its last message a notice
+MAX_SHOWN_TITLE = 300  # characters of an article's title shown in a reply (as MAX_TITLE_CHARS cuts them at load)
 
 # C0 controls other than tab/newline, and lone surrogates: not valid in a Telegram message
 _UNSENDABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
@@ -48,6 +53,36 @@ _UNSENDABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 def clean_text(text: str) -> str:
     """Drop characters Telegram cannot carry (C0 controls, lone surrogates); CR -> LF."""
     return _UNSENDABLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def shown_title(title: str, fallback: str = "") -> str:
+    """An article's title as a reply shows it: cleaned, at most MAX_SHOWN_TITLE characters ("…" marks a cut),
+    ``fallback`` (its source) when it has none. Holds for an index built before titles were capped at load."""
+    text = clean_text(title[: MAX_SHOWN_TITLE + 1]).strip() or clean_text(fallback[: MAX_SHOWN_TITLE + 1]).strip()
+    return text if len(text) <= MAX_SHOWN_TITLE else text[: MAX_SHOWN_TITLE - 1].rstrip() + "…"
+
+
+def pack_reply(blocks: list[Block], language: str = "ar") -> list[str]:
+    """Blocks as at most MAX_REPLY_MESSAGES Telegram messages: what would need more is cut, and the last message
+    says so (REPLY_CUT). Text beyond what that many messages can hold is dropped before packing, so the work is
+    bounded too, whatever the size of the text (a 400,000-character title or excerpt)."""
+    budget = MAX_REPLY_MESSAGES * TELEGRAM_LIMIT  # characters: each is at least one UTF-16 unit of a message
+    kept: list[Block] = []
+    for block in blocks:
+        runs: list[Run] = []
+        for run in block.runs:
+            if budget <= 0:
+                break
+            runs.append(run if len(run.text) <= budget else replace(run, text=run.text[:budget]))
+            budget -= len(run.text)
+        if runs:
+            kept.append(Block(tuple(runs), block.gap))
+        if budget <= 0:
+            break
+    messages = pack_messages(kept)
+    if budget > 0 and len(messages) <= MAX_REPLY_MESSAGES:
+        return messages
+    return messages[: MAX_REPLY_MESSAGES - 1] + [html.escape(worded(REPLY_CUT, language), quote=False)]
 
 
 PLAIN, WORD, ANSWER = 0, 1, 2  # the styles of an excerpt's pieces: plain, a question's word, the answer phrase
@@ -172,16 +207,17 @@ def _render_terminal_message(answer: Answer, color: bool) -> str:
 
 
 def render_telegram(answer: Answer) -> list[str]:
-    """Telegram HTML messages (parse_mode HTML), each at most 4096 UTF-16 units; never none."""
-    return pack_messages(telegram_blocks(answer)) or [html.escape(worded(NO_ANSWER, answer.language))]
+    """Telegram HTML messages (parse_mode HTML), each at most 4096 UTF-16 units, at most MAX_REPLY_MESSAGES
+    of them (pack_reply); never none. Slow for huge text: the bot calls it off its event loop."""
+    return pack_reply(telegram_blocks(answer), answer.language) or [html.escape(worded(NO_ANSWER, answer.language))]
 
 
 def render_telegram_text(text: str, *, bold_first_line: bool = False) -> list[str]:
-    """Plain text (help, errors, lists) as escaped Telegram HTML messages."""
+    """Plain text (help, errors, lists) as escaped Telegram HTML messages, at most MAX_REPLY_MESSAGES."""
     blocks = [Block((Run(clean_text(line)),)) for line in text.split("\n")]
     if bold_first_line and blocks:
         blocks[0] = Block((Run(blocks[0].runs[0].text, bold=True),))
-    return pack_messages(blocks)
+    return pack_reply(blocks)
 
 
 def telegram_blocks(answer: Answer) -> list[Block]:
@@ -206,15 +242,15 @@ def telegram_blocks(answer: Answer) -> list[Block]:
 
 
 def _source_runs(source: Source, language: str = "ar") -> tuple[Run, ...]:
-    title = clean_text(source.title) or clean_text(source.source)
+    title = shown_title(source.title, source.source)
     date = f" ({clean_text(date_label(source.date, language))})" if source.date else ""
     if is_web_url(source.url):
         return (Run(f"[{source.number}] "), Run(title, href=source.url), Run(date))
-    return (Run(f"[{source.number}] {title}{date} — {clean_text(source.source)}"),)
+    return (Run(f"[{source.number}] {title}{date} — {shown_title(source.source)}"),)
 
 
 def _suggestion_runs(info: DocumentInfo) -> tuple[Run, ...]:
-    title = clean_text(info.title) or clean_text(info.source)
+    title = shown_title(info.title, info.source)
     if is_web_url(info.url):
         return (Run("• "), Run(title, href=info.url))
     return (Run(f"• {title}"),)

@@ -1,10 +1,12 @@
-"""What keeps the bot's secrets and its users safe: the token check, redaction of the token
-from every log line, and the allow-lists of users and chats."""
+"""What keeps the bot's secrets and its users safe: the token check, redaction of the token (and of
+MILVUS_TOKEN and a password in MILVUS_URI) from every log line, library loggers kept from logging the
+users' words, and the allow-lists of users and chats."""
 
 from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlsplit
 
 from retrieval.settings import Settings
 
@@ -62,16 +64,43 @@ class RedactSecrets(logging.Filter):
 
 REDACTOR = RedactSecrets()
 _factory_installed = False
+MIN_SECRET_CHARS = 6  # a shorter piece of a secret is not redacted on its own (it would blank ordinary words)
+# loggers that log whole updates or requests at DEBUG (PTB: "Processing update Update(message=...text=...)",
+# every Bot API call's parameters and result; httpx/httpcore: URLs with the token, bodies): never below these
+# levels, whatever --log-level says, so no log line carries a user's words
+QUIET_LOGGERS = {"telegram": logging.INFO, "httpx": logging.WARNING, "httpcore": logging.WARNING}
 
 
-def install_token_redaction(token: str) -> None:
-    """Redact ``token`` from every log record of this process, whichever handler gets it
-    (a record factory runs before any handler), and keep httpx (which logs request URLs,
-    token included) at WARNING."""
+def settings_secrets(settings: Settings) -> set[str]:
+    """The secrets of ``settings`` besides the bot token: MILVUS_TOKEN (and its password part when it is
+    "user:password") and the password in MILVUS_URI ("http://user:password@host")."""
+    found: set[str] = set()
+    if settings.milvus_token is not None and (token := settings.milvus_token.get_secret_value().strip()):
+        found.add(token)
+        found.add(token.partition(":")[2])
+    try:
+        found.add(urlsplit(str(settings.milvus_uri).strip()).password or "")
+    except ValueError:  # not a URL
+        pass
+    return {secret for secret in found if len(secret) >= MIN_SECRET_CHARS}
+
+
+def quiet_library_loggers() -> None:
+    """Keep the libraries that log update contents at DEBUG at QUIET_LOGGERS' levels or above."""
+    for name, floor in QUIET_LOGGERS.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(max(floor, logger.level))
+
+
+def install_token_redaction(token: str, settings: Settings | None = None) -> None:
+    """Redact ``token`` (and the secrets of ``settings``: settings_secrets) from every log record of this
+    process, whichever handler gets it (a record factory runs before any handler), and keep the libraries
+    that would log the token or the users' words quiet (quiet_library_loggers)."""
     global _factory_installed
     REDACTOR.secrets.add(token)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    if settings is not None:
+        REDACTOR.secrets.update(settings_secrets(settings))
+    quiet_library_loggers()
     if not _factory_installed:
         previous = logging.getLogRecordFactory()
 

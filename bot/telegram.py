@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 
 from telegram import BotCommand, Update
 from telegram.ext import (
@@ -21,7 +23,7 @@ from bot.feedback import VOTE_PREFIX
 from bot.handlers import MORE_PREFIX, BotState
 from bot.rate_limit import UserRateLimit
 from bot.security import check_token, install_token_redaction
-from bot.state import StateStore
+from bot.state import Retention, StateStore
 from bot.urls import base_urls
 from retrieval.live import LivePipeline
 from retrieval.messages import COMMAND_DESCRIPTIONS
@@ -30,6 +32,7 @@ from retrieval.settings import Settings
 
 log = logging.getLogger(__name__)
 
+PURGE_SECONDS = 3600.0  # expired state rows are deleted at start, then this often (docs/privacy.md)
 COMMANDS = [BotCommand(command, description) for command, description in COMMAND_DESCRIPTIONS.items()]
 
 
@@ -41,7 +44,7 @@ def build_application(
     its index, the bot polls the index every INDEX_POLL_SECONDS and switches to a new build
     while running; a plain pipeline is served as it is."""
     token = check_token(settings)
-    install_token_redaction(token)
+    install_token_redaction(token, settings)
     builder = (
         Application.builder()
         .token(token)
@@ -64,7 +67,7 @@ def build_application(
     application.bot_data["state"] = BotState(
         settings=settings,
         live=live,
-        store=StateStore(settings.state_file),
+        store=StateStore(settings.state_file, retention=Retention.from_settings(settings)),  # purged once here
         rate_limit=UserRateLimit(settings.rate_limit_per_minute),
     )
     application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
@@ -88,14 +91,29 @@ def build_application(
 async def _post_init(application: Application) -> None:
     await application.bot.set_my_commands(COMMANDS)
     state: BotState = application.bot_data["state"]
-    log.info("bot @%s ready, %d articles", application.bot.username, len(state.document_titles))
+    titles = await asyncio.to_thread(lambda: state.document_titles)
+    log.info("bot @%s ready, %d articles", application.bot.username, len(titles))
+    state.purge_task = asyncio.create_task(_purge_periodically(state), name="state-purge")
     if state.live.follows_index and state.settings.index_poll_seconds > 0:
         state.live.start_polling(state.settings.index_poll_seconds)
         log.info("following the index at %s (checked every %g s)", state.settings.index_dir,
                  state.settings.index_poll_seconds)
 
 
+async def _purge_periodically(state: BotState) -> None:
+    """Delete the state rows past their retention every PURGE_SECONDS (off the event loop)."""
+    while True:
+        await asyncio.sleep(PURGE_SECONDS)
+        try:
+            await asyncio.to_thread(state.store.purge)
+        except sqlite3.Error as error:  # tried again next time; answering goes on
+            log.warning("could not delete expired rows from the bot state: %s", error)
+
+
 async def _post_shutdown(application: Application) -> None:
     state: BotState = application.bot_data["state"]
+    if state.purge_task is not None:
+        state.purge_task.cancel()
+        await asyncio.gather(state.purge_task, return_exceptions=True)
     state.live.stop_polling()
     state.store.close()

@@ -8,6 +8,8 @@ import html
 import re
 from dataclasses import dataclass, replace
 
+from bot.urls import web_href
+
 TELEGRAM_LIMIT = 4096  # Telegram's limit on one message, in UTF-16 code units
 
 _SENTENCE_END = re.compile(r"(?<=[.!?؟۔…;؛\n])\s*")
@@ -27,6 +29,12 @@ class Run:
     bold: bool = False
     href: str | None = None
     underline: bool = False  # with bold: the answer phrase (bold alone marks the question's words)
+
+    def __post_init__(self) -> None:
+        # every link address is cleaned here, whoever made the run: http(s) only, no control characters or
+        # whitespace (bot/urls.py web_href); an address that cannot be a safe link leaves plain text
+        if self.href is not None:
+            object.__setattr__(self, "href", web_href(self.href))
 
     def opening(self) -> str:
         if self.href:

@@ -35,6 +35,10 @@ CORRECTED = "صحّحت الإملاء: "  # + "المخابرت ← المخا�
 SUGGESTIONS_HEADING = "مقالات قريبة (ليست إجابة):"
 NO_MORE = "لا مزيد من المقتطفات."
 FORGOTTEN = "بدأنا محادثة جديدة؛ نسيت الأسئلة السابقة."
+# the bot's /new: it also deletes the stored answers (with their questions) and the votes on them (docs/privacy.md)
+NEW_CONVERSATION = "بدأنا محادثة جديدة؛ حذفت ما سبق من أسئلة هذه المحادثة وإجاباتي عنها والتقييمات عليها."
+# ends a reply cut at the bot's cap on messages per reply (bot/render.py MAX_REPLY_MESSAGES)
+REPLY_CUT = "(اختصرت الرد: كان أطول من أن أرسله كاملاً.)"
 
 # ---------------------------------------------------------------- the terminal (bot/repl.py)
 
@@ -152,6 +156,7 @@ ENGLISH = {
     CORRECTED: "Spelling corrected: ",
     SUGGESTIONS_HEADING: "Related articles (not an answer):",
     NO_MORE: "No more excerpts.",
+    REPLY_CUT: "(Reply shortened: it was too long to send in full.)",
     REPL_MORE_HINT: "(:more for more excerpts)",
     MORE_BUTTON: "More",
     VOTE_USEFUL_BUTTON: "👍 Useful",

@@ -15,8 +15,8 @@ from retrieval.messages import (
     COMMAND_DESCRIPTIONS,
     EDITED,
     EMPTY_QUESTION,
-    FORGOTTEN,
     MORE_BUTTON,
+    NEW_CONVERSATION,
     NO_ANSWER,
     NO_WORDS,
     NOT_ALLOWED,
@@ -192,7 +192,7 @@ def test_new_forgets_the_conversation(server, bot):
     store = bot.application.bot_data["state"].store
     assert store.conversation(105).turns
     [reply] = ask(server, 105, "/new")
-    assert reply.text == FORGOTTEN
+    assert reply.text == NEW_CONVERSATION
     assert store.conversation(105).turns == []
 
 

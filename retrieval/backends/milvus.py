@@ -181,12 +181,12 @@ class MilvusBackend(SearchBackend):
             raise IndexCorrupt(f"Index at {folder} has no readable Milvus record ({exc}); {REBUILD_HINT}.") from None
         done = self._guard("cannot be read", lambda: self.catalog.get(_build_key(record)))
         if done is None:
-            raise IndexCorrupt(f"Milvus at {self.uri} has no finished collection {record['collection']} (generation "
+            raise IndexCorrupt(f"Milvus at {ms.display_uri(self.uri)} has no finished collection {record['collection']} (generation "
                                f"{record['generation']}) for the index at {folder}; {REBUILD_HINT} with this MILVUS_URI.")
         built = done["signature"]
         if not same_vectors(built["embedder"], params.embedder) or built["analyzer"] != params.analyzer:
             raise IndexMismatch(
-                f"Milvus collection {record['collection']} at {self.uri} was built with embedder "
+                f"Milvus collection {record['collection']} at {ms.display_uri(self.uri)} was built with embedder "
                 f"{built['embedder'].get('backend')}:{built['embedder'].get('model')} and analyzer {built['analyzer']}, "
                 f"the index at {folder} with {params.embedder.get('backend')}:{params.embedder.get('model')} and "
                 f"{params.analyzer}; {REBUILD_HINT}.")

@@ -18,6 +18,7 @@ import threading
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from retrieval.errors import RetrievalError
 from retrieval.settings import Settings
@@ -59,12 +60,28 @@ class EngineError(RetrievalError):
     """Milvus cannot be reached or failed; the message names the URI, never the token."""
 
 
+def display_uri(uri: str) -> str:
+    """MILVUS_URI as a message or log line may show it: scheme, host, port and path only; a user, a password,
+    a query or a fragment (where a token may ride) are left out. A file path is shown as it is."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:  # an unreadable port or IPv6 literal
+        return uri.rpartition("@")[2].split("?")[0] if "@" in uri or "?" in uri else uri
+    if not parts.netloc:
+        return f"(credentials removed)@{uri.rpartition('@')[2]}" if "@" in uri else uri
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return urlunsplit((parts.scheme, host + (f":{port}" if port is not None else ""), parts.path, "", ""))
+
+
 def uri_of(settings: Settings) -> str:
     uri = str(settings.milvus_uri).strip()
     if uri.startswith(("http://", "https://", "tcp://", "unix:")):
         return uri
     if not uri.endswith(".db"):
-        raise EngineError(f"MILVUS_URI {uri!r} is neither a Milvus Lite file ending in .db nor http(s)://host:port.")
+        raise EngineError(f"MILVUS_URI {display_uri(uri)!r} is neither a Milvus Lite file ending in .db nor"
+                          " http(s)://host:port.")
     path = Path(uri).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     return str(path)
@@ -118,14 +135,23 @@ def forget(settings: Settings) -> None:
 
 
 def engine_error(exc: BaseException, uri: str, what: str) -> EngineError:
-    """One line: what failed, where, the engine's reason (first line, never the token), and what to do."""
+    """One line: what failed, where (display_uri: no credentials), the engine's reason (first line, the URI's
+    credentials taken out), and what to do."""
+    shown = display_uri(uri)
     reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    reason = reason.replace(uri, shown)
+    try:
+        password = urlsplit(uri).password
+    except ValueError:
+        password = None
+    if password:
+        reason = reason.replace(password, "[REDACTED]")
     reason = reason.strip().splitlines()[0][:200] if reason.strip() else type(exc).__name__
     hint = ("only one process may open a Milvus Lite file: stop the other one, or serve the file from one process "
             "(milvus_lite.server.Server(FILE, 'host:port'), or a Milvus server) and set MILVUS_URI to http://host:port"
             if "opened by another program" in reason
             or "Open local milvus failed" in reason else "check MILVUS_URI and MILVUS_TOKEN and that the server runs")
-    return EngineError(f"Milvus at {uri} {what} ({reason}); {hint}.")
+    return EngineError(f"Milvus at {shown} {what} ({reason}); {hint}.")
 
 
 def base_name(prefix: str, index_dir: Path) -> str:
