@@ -28,6 +28,7 @@ def pins(path: Path) -> dict[str, str]:
 
 def main(locked: str, newest: str) -> int:
     old, new = pins(Path(locked)), pins(Path(newest))
+    new.pop("pip", None)  # the scratch venv's own installer, not a dependency
     rows = []
     for name in sorted(old.keys() | new.keys()):
         a, b = old.get(name, "-"), new.get(name, "-")
