@@ -105,3 +105,19 @@ def test_no_private_module_of_a_dependency_is_imported() -> None:
                 if parts[0] not in ours and any(p.startswith("_") and not p.startswith("__") for p in parts):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}")
     assert not found, f"private modules of dependencies (use their public API): {found}"
+
+
+def test_upgrade_checks_table_names_each_changed_version(tmp_path: Path, capsys) -> None:
+    spec = importlib.util.spec_from_file_location("lock_drift", LOCKS / "drift.py")
+    drift = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(drift)
+    (tmp_path / "lock.txt").write_text(
+        "numpy==1.26.4 \\\n    --hash=sha256:00\nold-gone==1.0 ; python_version >= '3.0'\n"
+        "never-here==9.9 ; python_version < '3.0'\nsame==2.0\n", encoding="utf-8")
+    (tmp_path / "frozen.txt").write_text("numpy==2.4.6\nsame==2.0\nnew_one==0.1\npip==23.2.1\n", encoding="utf-8")
+    assert drift.main(str(tmp_path / "lock.txt"), str(tmp_path / "frozen.txt")) == 0
+    out = capsys.readouterr().out
+    assert "numpy" in out and "1.26.4 -> 2.4.6  (major)" in out
+    assert "old-gone" in out and "1.0 -> -" in out and "new-one" in out and "- -> 0.1" in out
+    assert "same" not in out and "never-here" not in out and "pip" not in out
+    assert "3 of 4 packages differ" in out
