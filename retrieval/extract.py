@@ -5,6 +5,7 @@ left out; the date comes from ``article:published_time``, JSON-LD, ``<time>`` an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 
 @dataclass
@@ -15,7 +16,7 @@ class Extracted:
     text: str
     date: str | None  # YYYY-MM-DD
     author: str | None
-    url: str  # the canonical URL when the page names one, else the address it was fetched from ("" if none)
+    url: str  # the canonical URL when the page names one on its own site (``canonical_url``), else where it was fetched ("" if none)
 
 
 class NotAnArticle(ValueError):
@@ -49,4 +50,30 @@ def extract_article(html: str | bytes, url: str | None, min_chars: int = 100) ->
     if len(text) < min_chars:
         raise NotAnArticle(f"no article text found ({len(text)} characters)")
     return Extracted(title=title or lines[0][:120], text=text, date=data.get("date") or None,
-                     author=" ".join((data.get("author") or "").split()) or None, url=data.get("url") or url or "")
+                     author=" ".join((data.get("author") or "").split()) or None, url=canonical_url(data.get("url"), url))
+
+
+def canonical_url(canonical: str | None, fetched: str | None) -> str:
+    """The page's canonical URL if it is an http(s) address on the site it was fetched from, else the
+    fetched address: a page must not pass itself off as another site's article (shown to users as the
+    source, and taken for that article when deduplicating). One site: the same host, or one host
+    inside the other once a leading ``www.`` is dropped (www.site.com, site.com, m.site.com,
+    news.site.com are one site; news.site.com and sport.site.com are two; no public-suffix list).
+    Without a fetched address (a local file) the page's own http(s) canonical URL is all there is."""
+    if canonical:
+        canonical = urljoin(fetched or "", canonical.strip())
+        parts = urlsplit(canonical)
+        if parts.scheme in ("http", "https") and parts.hostname and (not fetched or same_site(parts.hostname, fetched)):
+            return canonical
+    return fetched or ""
+
+
+def same_site(host: str, url: str) -> bool:
+    """Whether ``host`` and the host of ``url`` are one site (see ``canonical_url``)."""
+    mine = (urlsplit(url).hostname or "").rstrip(".").removeprefix("www.")
+    theirs = host.lower().rstrip(".").removeprefix("www.")
+    if mine == theirs:
+        return bool(mine)
+    inner, outer = (mine, theirs) if len(mine) > len(theirs) else (theirs, mine)
+    # a one-word parent ("com", "localhost") is not a site; an address (127.0.0.1) has no subdomains
+    return "." in outer and not outer.replace(".", "").isdigit() and ":" not in outer and inner.endswith("." + outer)

@@ -1,17 +1,24 @@
 """Follow RSS/Atom feeds: each new linked page is fetched politely and safely, its article
 extracted (retrieval/extract.py) and appended to a JSONL file in the corpus, so the index can
 always be rebuilt offline from what was saved. Pages are deduplicated by canonical URL and by
-content hash; a page that fails is reported and tried again on the next run, never fatal."""
+content hash; a page that fails is reported and tried again on the next run, never fatal.
+Hostile feeds and pages are bounded (docs/hostile-input.md, "Feeds"): one deadline per page from
+its first connection, at most ``max_links`` new links per feed per poll, ``concurrency`` pages at once."""
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import ipaddress
 import json
+import os
 import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -20,7 +27,7 @@ import httpcore
 import httpx
 
 from retrieval import __version__
-from retrieval.extract import NotAnArticle, extract_article
+from retrieval.extract import Extracted, NotAnArticle, extract_article
 from retrieval.settings import Settings
 
 USER_AGENT = f"arabic-news-qa/{__version__} (feed reader; one request per host per second)"
@@ -37,21 +44,33 @@ class _Retryable(FetchError):
 
 @dataclass
 class FetchPolicy:
-    timeout: float = 10.0  # seconds to connect and between two reads; a whole page gets 3x
+    timeout: float = 10.0  # seconds to connect and between two reads (a whole page: ``deadline``)
     max_bytes: int = 5_000_000
     max_redirects: int = 5
-    host_delay: float = 1.0  # seconds between two requests to one host
+    host_delay: float = 1.0  # seconds between the starts of two requests to one host
     retries: int = 2
     backoff: float = 1.0  # seconds before the first retry, doubled each time
     allow_private: bool = False  # loopback, private, link-local addresses (tests; an intranet)
     user_agent: str = USER_AGENT
+    deadline: float = 30.0  # seconds for one page from its first connection: redirects, retries, every read
+    max_links: int = 100  # new links taken from one feed per poll; the rest wait for the next poll
+    concurrency: int = 4  # pages fetched at once
+
+    def __post_init__(self) -> None:
+        for name, value, key in (("deadline", self.deadline, "FETCH_DEADLINE_SECONDS"),
+                                 ("timeout", self.timeout, "FETCH_TIMEOUT_SECONDS"),
+                                 ("max_links", self.max_links, "FEED_MAX_LINKS"),
+                                 ("concurrency", self.concurrency, "FEED_CONCURRENCY")):
+            if not value > 0:
+                raise ValueError(f"{name} must be above 0 (got {value}); set {key} to a positive number")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FetchPolicy:
         return cls(timeout=settings.fetch_timeout_seconds, max_bytes=settings.fetch_max_bytes,
                    max_redirects=settings.fetch_max_redirects, host_delay=settings.fetch_host_delay_seconds,
                    retries=settings.fetch_retries, allow_private=settings.fetch_allow_private,
-                   user_agent=settings.fetch_user_agent or USER_AGENT)
+                   user_agent=settings.fetch_user_agent or USER_AGENT, deadline=settings.fetch_deadline_seconds,
+                   max_links=settings.feed_max_links, concurrency=settings.feed_concurrency)
 
 
 @dataclass
@@ -78,10 +97,81 @@ def check_url(url: str, allow_private: bool) -> None:
         _refuse_private(parts.hostname, literal)
 
 
-def _refuse_private(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
-    if not address.is_global:
-        raise FetchError(f"{host} is a private or local address ({address}); "
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known NAT64 prefix: the IPv4 address is the last 32 bits
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215, a network's own translator: where it puts the IPv4 varies
+
+
+def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address stands for: IPv4-mapped and -compatible, NAT64 (64:ff9b::/96),
+    6to4 (2002::/16) and Teredo (2001::/32: its server and its client); none for any other address."""
+    if address.version == 4:
+        return []
+    compatible = address in _IPV4_COMPATIBLE and int(address) > 1  # :: and ::1 are themselves
+    found = [ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)] if compatible or address in _NAT64 else []
+    found += [v4 for v4 in (address.ipv4_mapped, address.sixtofour) if v4 is not None]
+    return found + list(address.teredo or ())
+
+
+def is_public(address: IPAddress) -> bool:
+    """A global address whose embedded IPv4 addresses (if any) are all global: the IPv6 forms of
+    127.0.0.1 or 169.254.169.254 reach them through a translator or a tunnel just the same."""
+    if address.version == 6 and address in _LOCAL_NAT64:
+        return False
+    return address.is_global and all(v4.is_global for v4 in embedded_ipv4(address))
+
+
+def _refuse_private(host: str, address: IPAddress) -> None:
+    if not is_public(address):
+        embedded = [str(v4) for v4 in embedded_ipv4(address)]
+        what = f"{address}, which stands for {' and '.join(embedded)}" if embedded else str(address)
+        raise FetchError(f"{host} is a private or local address ({what}); "
                          "set FETCH_ALLOW_PRIVATE=true to fetch from it")
+
+
+# When the page being fetched must be done (time.monotonic()); set by Fetcher.get for its thread
+# (a context variable: each thread of the pool has its own), read at every connect, read and write.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("fetch_deadline", default=None)
+
+
+def _time_left() -> float | None:
+    deadline = _DEADLINE.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _bounded(timeout: float | None, error: type[httpcore.TimeoutException]) -> float | None:
+    """``timeout`` cut to the time left before the page's deadline; ``error`` once none is left."""
+    left = _time_left()
+    if left is None:
+        return timeout
+    if left <= 0:
+        raise error("the page's deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read, write and TLS handshake ends by the page's deadline: a server
+    that trickles one byte at a time never trips the timeout between two reads, but meets this."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self.stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return DeadlineStream(self.stream.start_tls(ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> object:
+        return self.stream.get_extra_info(info)
 
 
 class CheckedBackend(httpcore.SyncBackend):
@@ -108,8 +198,9 @@ class CheckedBackend(httpcore.SyncBackend):
         error: Exception | None = None
         for address in addresses:  # as socket.create_connection does with a name: the next on failure
             try:
-                return super().connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                           socket_options=socket_options)
+                stream = super().connect_tcp(address, port, timeout=_bounded(timeout, httpcore.ConnectTimeout),
+                                             local_address=local_address, socket_options=socket_options)
+                return DeadlineStream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         raise error or httpcore.ConnectError(f"{host} resolved to no address")
@@ -121,9 +212,9 @@ class CheckedTransport(httpx.BaseTransport):
     (tests/test_feeds.py fails if the backend ever stops being used: a rebinding name would reach the
     loopback site.)"""
 
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, max_connections: int = 10) -> None:
         self.pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
-                                            network_backend=CheckedBackend(allow_private))
+                                            network_backend=CheckedBackend(allow_private), max_connections=max_connections)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host, port=request.url.port,
@@ -163,16 +254,18 @@ def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
 
 
 class Fetcher:
-    """GET with timeouts, a size cap, bounded redirects, a delay per host, a user agent and retries."""
+    """GET with timeouts, a deadline per page, a size cap, bounded redirects, a delay per host, a user
+    agent and retries. Safe to share between threads (``follow_feeds`` fetches ``concurrency`` at once)."""
 
     def __init__(self, policy: FetchPolicy, sleep: Callable[[float], None] = time.sleep) -> None:
         self.policy = policy
         self._sleep = sleep
-        self._last: dict[str, float] = {}
+        self._last: dict[str, float] = {}  # host -> when its latest request started (or is booked to start)
+        self._turns = threading.Lock()
         # trust_env=False: no proxy or netrc from the environment; redirects are followed here, checked
         self.client = httpx.Client(timeout=httpx.Timeout(policy.timeout), follow_redirects=False, trust_env=False,
                                    headers={"User-Agent": policy.user_agent},
-                                   transport=CheckedTransport(policy.allow_private))
+                                   transport=CheckedTransport(policy.allow_private, max_connections=max(10, policy.concurrency)))
 
     def __enter__(self) -> Fetcher:
         return self
@@ -181,20 +274,33 @@ class Fetcher:
         self.client.close()
 
     def get(self, url: str) -> Page:
-        """The page at ``url``, or FetchError with the reason (after the retries for passing failures)."""
-        for attempt in range(self.policy.retries + 1):
-            try:
-                return self._get_once(url)
-            except _Retryable as exc:
-                if attempt == self.policy.retries:
-                    raise FetchError(f"{exc} (tried {attempt + 1} times)") from None
-                self._sleep(self.policy.backoff * 2 ** attempt)
-        raise AssertionError("unreachable")
+        """The page at ``url``, or FetchError with the reason (after the retries for passing failures).
+        Everything from the first connection on (redirects, retries, every read) ends by the deadline."""
+        token = _DEADLINE.set(None)  # started by the first request (_get_once), after its turn for the host
+        try:
+            for attempt in range(self.policy.retries + 1):
+                try:
+                    return self._get_once(url)
+                except _Retryable as exc:
+                    tried = f"tried {attempt + 1} times"
+                    if attempt == self.policy.retries:
+                        raise FetchError(f"{exc} ({tried})") from None
+                    pause = self.policy.backoff * 2 ** attempt
+                    left = _time_left()
+                    if left is not None and left <= pause:  # no retry starts after the deadline
+                        raise FetchError(f"{exc} ({tried}; no time left for another within the page's "
+                                         f"{self.policy.deadline:g} s deadline, FETCH_DEADLINE_SECONDS)") from None
+                    self._sleep(pause)
+            raise AssertionError("unreachable")
+        finally:
+            _DEADLINE.reset(token)
 
     def _get_once(self, url: str) -> Page:
         for _ in range(self.policy.max_redirects + 1):
             check_url(url, self.policy.allow_private)
             self._wait_turn(urlsplit(url).netloc.lower())
+            if _DEADLINE.get() is None:
+                _DEADLINE.set(time.monotonic() + self.policy.deadline)
             try:
                 with self.client.stream("GET", url) as response:
                     if response.is_redirect:
@@ -207,6 +313,10 @@ class Fetcher:
                     body = self._read(response)
                     return Page(str(response.url), response.headers.get("content-type", ""), body)
             except httpx.TimeoutException:
+                left = _time_left()
+                if left is not None and left <= 0.01:
+                    raise FetchError(f"timed out: over the page's {self.policy.deadline:g} s deadline "
+                                     "(FETCH_DEADLINE_SECONDS)") from None
                 raise _Retryable(f"timed out ({self.policy.timeout:g} s)") from None
             except httpx.TransportError as exc:
                 raise _Retryable(f"cannot connect ({type(exc).__name__}: {exc})") from None
@@ -217,21 +327,22 @@ class Fetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise FetchError(f"larger than {cap} bytes ({declared} declared)")
-        deadline = time.monotonic() + 3 * self.policy.timeout  # a server trickling bytes gets no longer
-        body = bytearray()
+        body = bytearray()  # a server trickling bytes meets the page's deadline at a read (DeadlineStream)
         for chunk in response.iter_bytes():  # decoded: the cap holds for what a gzip body inflates to
             body += chunk
             if len(body) > cap:
                 raise FetchError(f"larger than {cap} bytes")
-            if time.monotonic() > deadline:
-                raise _Retryable(f"timed out ({3 * self.policy.timeout:g} s for the whole page)")
         return bytes(body)
 
     def _wait_turn(self, host: str) -> None:
-        wait = self._last.get(host, -1e9) + self.policy.host_delay - time.monotonic()
-        if wait > 0:
-            self._sleep(wait)
-        self._last[host] = time.monotonic()
+        """Books the host's next free start (``host_delay`` after the one before) and waits for it: threads
+        fetching from one host start their requests ``host_delay`` apart, in the order they asked."""
+        with self._turns:
+            now = time.monotonic()
+            start = max(now, self._last.get(host, -1e9) + self.policy.host_delay)
+            self._last[host] = start
+        if start > now:
+            self._sleep(start - now)
 
 
 def normalise_url(url: str) -> str:
@@ -256,16 +367,24 @@ class FeedReport:
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    waiting: int = 0  # new links over FEED_MAX_LINKS in a feed: taken by a later poll
+    warnings: list[str] = field(default_factory=list)  # e.g. a damaged sidecar moved aside
 
     def describe(self) -> str:
+        waiting = f", {self.waiting} more wait for the next poll (FEED_MAX_LINKS)" if self.waiting else ""
+        warnings = "".join(f"; warning: {warning}" for warning in self.warnings)
         return (f"feeds: {self.feeds} read, {self.links} links; {len(self.saved)} new articles saved, "
                 f"{self.known} already saved, {len(self.duplicates)} duplicates, {len(self.failed)} failed "
-                f"(tried again next run); {self.seconds:.1f} s")
+                f"(tried again next run){waiting}; {self.seconds:.1f} s{warnings}")
 
 
 class FeedStore:
     """The JSONL file of saved articles, and the addresses and hashes already in it. A hidden
-    sidecar (``.NAME.seen``, ignored by the loader) remembers the links found to be duplicates."""
+    sidecar (``.NAME.seen``, ignored by the loader) remembers the links found to be duplicates.
+
+    What is saved is known from the JSONL file alone; the sidecar only spares fetching a known
+    duplicate again. A damaged sidecar is therefore moved aside (``.NAME.seen.damaged``) with a
+    warning, and its duplicates are fetched once more, found again and remembered again."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -273,18 +392,39 @@ class FeedStore:
         self.links: set[str] = set()
         self.urls: set[str] = set()
         self.hashes: set[str] = set()
+        self.warnings: list[str] = []
         if path.is_file():
-            with open(path, encoding="utf-8") as handle:
+            with open(path, encoding="utf-8", errors="replace") as handle:
                 for line in handle:
                     try:
                         record = json.loads(line)
                     except ValueError:
                         continue  # a line cut by a crash: the loader reports it; the article is fetched again
-                    self.urls.add(normalise_url(record.get("url") or ""))
-                    self.links.add(normalise_url(record.get("link") or ""))
-                    self.hashes.add(record.get("content_hash") or content_hash(record.get("text") or ""))
+                    if not isinstance(record, dict):
+                        continue
+                    self.urls.add(normalise_url(str(record.get("url") or "")))
+                    self.links.add(normalise_url(str(record.get("link") or "")))
+                    self.hashes.add(str(record.get("content_hash") or content_hash(str(record.get("text") or ""))))
         if self.seen_path.is_file():
-            self.links.update(json.loads(self.seen_path.read_text(encoding="utf-8")))
+            self.links.update(self._read_seen())
+
+    def _read_seen(self) -> list[str]:
+        try:
+            seen = json.loads(self.seen_path.read_text(encoding="utf-8"))
+            if isinstance(seen, list) and all(isinstance(link, str) for link in seen):
+                return seen
+            problem = "not a JSON list of addresses"
+        except (ValueError, OSError) as exc:  # a write cut short, bytes that are not UTF-8, an unreadable file
+            problem = f"{type(exc).__name__}: {exc}"
+        aside = self.seen_path.with_name(self.seen_path.name + ".damaged")
+        try:
+            os.replace(self.seen_path, aside)
+            where = f"moved to {aside.name}"
+        except OSError as exc:
+            where = f"could not be moved aside ({exc}); it will be overwritten"
+        self.warnings.append(f"{self.seen_path} was damaged ({problem}) and {where}; known duplicates will be "
+                             "fetched once more, nothing is saved twice")
+        return []
 
     def known(self, link: str) -> bool:
         link = normalise_url(link)
@@ -300,7 +440,9 @@ class FeedStore:
 
     def remember(self, link: str) -> None:
         self.links.add(normalise_url(link))
-        self.seen_path.write_text(json.dumps(sorted(self.links)), encoding="utf-8")
+        partial = self.seen_path.with_name(self.seen_path.name + ".partial")
+        partial.write_text(json.dumps(sorted(self.links)), encoding="utf-8")
+        os.replace(partial, self.seen_path)  # whole or not at all: a crash mid-write leaves the old sidecar
 
 
 def read_feed(fetcher: Fetcher, url: str) -> list[str]:
@@ -316,11 +458,19 @@ def read_feed(fetcher: Fetcher, url: str) -> list[str]:
 
 def follow_feeds(feeds: list[str], out_file: Path, policy: FetchPolicy,
                  on_event: Callable[[str], None] | None = None) -> FeedReport:
-    """Read every feed and save each new article to ``out_file``; never raises for a feed or page."""
+    """Read every feed and save each new article to ``out_file``; never raises for a feed or page.
+    At most ``policy.max_links`` new links of a feed are taken per run (the rest wait for the next),
+    fetched ``policy.concurrency`` at once; articles are saved in the feed's order all the same."""
     started = time.perf_counter()
     say = on_event or (lambda message: None)
     report, store, tried = FeedReport(), FeedStore(Path(out_file)), set()
-    with Fetcher(policy) as fetcher:
+    for warning in store.warnings:
+        report.warnings.append(warning)
+        say(f"warning: {warning}")
+    pool = ThreadPoolExecutor(policy.concurrency, thread_name_prefix="feed-fetch")
+    with Fetcher(policy) as fetcher, contextlib.ExitStack() as cleanup:
+        # on the way out (an interruption too): pages not started are dropped, those started end by their deadline
+        cleanup.callback(pool.shutdown, wait=True, cancel_futures=True)
         for feed in feeds:
             try:
                 links = read_feed(fetcher, feed)
@@ -330,27 +480,46 @@ def follow_feeds(feeds: list[str], out_file: Path, policy: FetchPolicy,
                 continue
             report.feeds += 1
             report.links += len(links)
+            new: list[str] = []
+            waiting: set[str] = set()
             for link in links:
+                key = normalise_url(link)
                 if store.known(link):
                     report.known += 1
-                    continue
-                if normalise_url(link) in tried:
-                    continue  # in two feeds at once
-                tried.add(normalise_url(link))
-                _take(fetcher, store, feed, link, report, say)
+                elif key in tried or key in waiting:
+                    continue  # in two feeds at once, or twice in one
+                elif len(new) < policy.max_links:
+                    new.append(link)
+                    tried.add(key)
+                else:
+                    waiting.add(key)
+            if waiting:
+                report.waiting += len(waiting)
+                say(f"feed {feed}: {len(new)} new links taken, {len(waiting)} more wait for the next poll (FEED_MAX_LINKS)")
+            # fetched at once, kept one by one in the feed's order: which of two is the duplicate never depends on timing
+            for link, result in zip(new, pool.map(lambda link: _fetch_article(fetcher, link), new)):
+                _keep(store, feed, link, result, report, say)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _take(fetcher: Fetcher, store: FeedStore, feed: str, link: str, report: FeedReport, say) -> None:
+def _fetch_article(fetcher: Fetcher, link: str) -> Extracted | Exception:
+    """The article at ``link``, or why there is none (returned: one page's failure is reported, never raised)."""
     try:
         page = fetcher.get(link)
         if "html" not in page.content_type.lower():
             raise FetchError(f"not an HTML page ({page.content_type.split(';')[0] or 'no type'})")
-        article = extract_article(page.body, page.url)
+        return extract_article(page.body, page.url)
     except (FetchError, NotAnArticle) as exc:
-        report.failed.append((link, str(exc)))
-        say(f"failed: {link}: {exc}")
+        return exc
+    except ValueError as exc:  # a page lxml cannot parse
+        return NotAnArticle(f"no article text in the page ({exc})")
+
+
+def _keep(store: FeedStore, feed: str, link: str, article: Extracted | Exception, report: FeedReport, say) -> None:
+    if isinstance(article, Exception):
+        report.failed.append((link, str(article)))
+        say(f"failed: {link}: {article}")
         return
     canonical, digest = normalise_url(article.url), content_hash(article.text)
     why = "same canonical URL" if canonical in store.urls else "same text" if digest in store.hashes else None

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)  # RSS/Atom feed URLs index_build.py follows
     feed_file: str = "feeds.jsonl"  # where fetched articles are appended, inside the corpus folder
     feed_poll_seconds: float = 60.0  # index_build.py --watch with feeds: read them this often
-    fetch_timeout_seconds: float = 10.0  # connect and between two reads (a whole page: 3x)
+    fetch_timeout_seconds: float = 10.0  # connect and between two reads (a whole page: fetch_deadline_seconds)
     fetch_max_bytes: int = 5_000_000
     fetch_max_redirects: int = 5
     fetch_host_delay_seconds: float = 1.0  # between two requests to one host
