@@ -157,7 +157,8 @@ def _follow(settings, feeds: list[str], args) -> None:
 def _say_feeds(report, args) -> None:
     if args.json:
         print(json.dumps({"feeds": report.feeds, "links": report.links, "saved": report.saved, "known": report.known,
-                          "duplicates": report.duplicates, "failed": report.failed,
+                          "duplicates": report.duplicates, "failed": report.failed, "waiting": report.waiting,
+                          "resting": report.resting, "warnings": report.warnings,
                           "seconds": round(report.seconds, 2)}, ensure_ascii=False), flush=True)
     elif not args.quiet:
         _stamped(report.describe())

@@ -1,7 +1,7 @@
 """Follow RSS/Atom feeds: each new linked page is fetched politely and safely, its article
 extracted (retrieval/extract.py) and appended to a JSONL file in the corpus, so the index can
 always be rebuilt offline from what was saved. Pages are deduplicated by canonical URL and by
-content hash; a page that fails is reported and tried again on the next run, never fatal.
+content hash; a page that fails is reported and tried again after a back-off, never fatal.
 Hostile feeds and pages are bounded (docs/hostile-input.md, "Feeds"): one deadline per page from
 its first connection, at most ``max_links`` new links per feed per poll, ``concurrency`` pages at once."""
 
@@ -368,14 +368,20 @@ class FeedReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     waiting: int = 0  # new links over FEED_MAX_LINKS in a feed: taken by a later poll
+    resting: int = 0  # links that failed lately, not tried before their back-off ends (or given up)
     warnings: list[str] = field(default_factory=list)  # e.g. a damaged sidecar moved aside
 
     def describe(self) -> str:
         waiting = f", {self.waiting} more wait for the next poll (FEED_MAX_LINKS)" if self.waiting else ""
+        waiting += f", {self.resting} failed lately and wait (back-off)" if self.resting else ""
         warnings = "".join(f"; warning: {warning}" for warning in self.warnings)
         return (f"feeds: {self.feeds} read, {self.links} links; {len(self.saved)} new articles saved, "
                 f"{self.known} already saved, {len(self.duplicates)} duplicates, {len(self.failed)} failed "
-                f"(tried again next run){waiting}; {self.seconds:.1f} s{warnings}")
+                f"(tried again after a back-off){waiting}; {self.seconds:.1f} s{warnings}")
+
+
+RETRY_AFTER_SECONDS = 300.0  # a link that failed is not tried again before this, doubled at each failure (a day at most)
+GIVE_UP_AFTER = 6  # failures after which a link is not tried again (reported once)
 
 
 class FeedStore:
@@ -407,6 +413,9 @@ class FeedStore:
                     self.hashes.add(str(record.get("content_hash") or content_hash(str(record.get("text") or ""))))
         if self.seen_path.is_file():
             self.links.update(self._read_seen())
+        # links that failed: normalised link -> [failures so far, time before which it is not tried again]
+        self.failures_path = path.parent / f".{path.name}.failed"
+        self.failures: dict[str, list[float]] = self._read_failures()
 
     def _read_seen(self) -> list[str]:
         try:
@@ -425,6 +434,39 @@ class FeedStore:
         self.warnings.append(f"{self.seen_path} was damaged ({problem}) and {where}; known duplicates will be "
                              "fetched once more, nothing is saved twice")
         return []
+
+    def _read_failures(self) -> dict[str, list[float]]:
+        if not self.failures_path.is_file():
+            return {}
+        try:
+            data = json.loads(self.failures_path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and all(isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+                                              for v in data.values()):
+                return {str(k): [float(v[0]), float(v[1])] for k, v in data.items()}
+        except (ValueError, OSError):
+            pass
+        self.warnings.append(f"{self.failures_path} was damaged and is started afresh; failing links are tried again")
+        return {}
+
+    def resting(self, link: str, now: float) -> bool:
+        """A link that failed lately (not tried again before its back-off ends) or too often (given up)."""
+        failures, next_try = self.failures.get(normalise_url(link), (0, 0.0))
+        return failures >= GIVE_UP_AFTER or now < next_try
+
+    def failed(self, link: str, now: float) -> int:
+        """Count a failure of ``link``; its next try waits RETRY_AFTER_SECONDS, doubled at each failure
+        (at most a day). Returns the failures so far (at GIVE_UP_AFTER the link is not tried again)."""
+        key = normalise_url(link)
+        failures = int(self.failures.get(key, (0, 0.0))[0]) + 1
+        self.failures[key] = [failures, now + min(RETRY_AFTER_SECONDS * 2 ** (failures - 1), 86_400.0)]
+        self._write_failures()
+        return failures
+
+    def _write_failures(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.failures_path.with_name(self.failures_path.name + ".partial")
+        partial.write_text(json.dumps(self.failures, sort_keys=True), encoding="utf-8")
+        os.replace(partial, self.failures_path)
 
     def known(self, link: str) -> bool:
         link = normalise_url(link)
@@ -482,10 +524,13 @@ def follow_feeds(feeds: list[str], out_file: Path, policy: FetchPolicy,
             report.links += len(links)
             new: list[str] = []
             waiting: set[str] = set()
+            now = time.time()
             for link in links:
                 key = normalise_url(link)
                 if store.known(link):
                     report.known += 1
+                elif store.resting(link, now):
+                    report.resting += 1  # failed lately: its back-off leaves this poll's places to the other links
                 elif key in tried or key in waiting:
                     continue  # in two feeds at once, or twice in one
                 elif len(new) < policy.max_links:
@@ -518,8 +563,10 @@ def _fetch_article(fetcher: Fetcher, link: str) -> Extracted | Exception:
 
 def _keep(store: FeedStore, feed: str, link: str, article: Extracted | Exception, report: FeedReport, say) -> None:
     if isinstance(article, Exception):
-        report.failed.append((link, str(article)))
-        say(f"failed: {link}: {article}")
+        failures = store.failed(link, time.time())
+        given_up = f"; given up after {failures} failures" if failures >= GIVE_UP_AFTER else ""
+        report.failed.append((link, f"{article}{given_up}"))
+        say(f"failed: {link}: {article}{given_up}")
         return
     canonical, digest = normalise_url(article.url), content_hash(article.text)
     why = "same canonical URL" if canonical in store.urls else "same text" if digest in store.hashes else None

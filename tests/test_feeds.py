@@ -94,11 +94,19 @@ def test_a_second_run_fetches_only_what_failed(site, first_run):
     hits_before = {article.path: site.count(article.path) for article in site.articles}
     mirror = "/mirror" + site.articles[0].path
     mirror_hits = site.count(mirror)
-    report = follow_feeds([site.base + "/rss.xml", site.base + "/atom.xml"], out, POLICY)
-    assert report.saved == [] and report.duplicates == []
-    assert {url.removeprefix(site.base) for url, _ in report.failed} == set(BAD_PATHS)  # tried again, reported again
+    feeds = [site.base + "/rss.xml", site.base + "/atom.xml"]
+    report = follow_feeds(feeds, out, POLICY)
+    assert report.saved == [] and report.duplicates == [] and report.failed == []
+    assert report.resting == len(BAD_PATHS)  # failed lately: left to their back-off, not fetched at every poll
     assert {article.path: site.count(article.path) for article in site.articles} == hits_before  # nothing refetched
     assert site.count(mirror) == mirror_hits  # a known duplicate is not fetched again either
+    # once the back-off is over (its times in the sidecar set to the past), the failures are tried again
+    failed_sidecar = out.parent / f".{out.name}.failed"
+    waits = json.loads(failed_sidecar.read_text(encoding="utf-8"))
+    failed_sidecar.write_text(json.dumps({link: [count, 0.0] for link, (count, _) in waits.items()}), encoding="utf-8")
+    report = follow_feeds(feeds, out, POLICY)
+    assert {url.removeprefix(site.base) for url, _ in report.failed} == set(BAD_PATHS)  # tried again, reported again
+    assert {article.path: site.count(article.path) for article in site.articles} == hits_before
     assert len(saved(out)) == ARTICLES
 
 
@@ -226,7 +234,7 @@ def test_index_build_feed_saves_then_builds(fresh_site, seed_copies, tmp_path):
                "--corpus", str(corpus), "--index-dir", str(index_dir)]
     done = subprocess.run(command, cwd=tmp_path, env=_feed_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "2 new articles saved" in done.stderr and "1 failed (tried again next run)" in done.stderr
+    assert "2 new articles saved" in done.stderr and "1 failed (tried again after a back-off)" in done.stderr
     assert f"failed: {fresh_site.base}/slow: timed out" in done.stderr
     assert read_manifest(index_dir).counts.documents == 7 and len(saved(corpus / "feeds.jsonl")) == 2
     again = subprocess.run(command, cwd=tmp_path, env=_feed_env(), capture_output=True, text=True, timeout=300)

@@ -354,3 +354,35 @@ def test_nothing_is_left_behind(server, tmp_path):
                           policy(timeout=0.5, max_links=20))
     assert report.feeds == 2 and len(report.failed) == HANGING + 20
     assert not fetch_threads()  # the pool's threads are gone once the poll returns
+
+
+def test_links_that_keep_failing_do_not_starve_the_rest_of_a_feed(server, tmp_path):
+    """The first FEED_MAX_LINKS links of a feed all fail (404 here; hanging links alike): the next poll
+    leaves them to their back-off and takes the next ones, instead of trying the same failures forever."""
+    out = tmp_path / "feeds.jsonl"
+    first = follow_feeds([server.base + "/big-feed.xml"], out, POLICY)
+    assert [url for url, _ in first.failed] == [f"{server.base}/item/{k}" for k in range(POLICY.max_links)]
+    server.hits.clear()
+    second = follow_feeds([server.base + "/big-feed.xml"], out, POLICY)
+    fetched = sorted(int(path.rsplit("/", 1)[1]) for path in server.hits if path.startswith("/item/"))
+    assert fetched == list(range(POLICY.max_links, 2 * POLICY.max_links))
+    assert second.resting == POLICY.max_links and "back-off" in second.describe()
+
+
+def test_a_failing_link_backs_off_then_is_given_up(tmp_path):
+    from retrieval.feeds import GIVE_UP_AFTER, RETRY_AFTER_SECONDS, FeedStore
+
+    store, link, now = FeedStore(tmp_path / "feeds.jsonl"), "http://news.example/a", 1000.0
+    assert not store.resting(link, now)
+    assert store.failed(link, now) == 1
+    assert store.resting(link, now + RETRY_AFTER_SECONDS - 1) and not store.resting(link, now + RETRY_AFTER_SECONDS)
+    store.failed(link, now)
+    assert store.resting(link, now + RETRY_AFTER_SECONDS) and not store.resting(link, now + 2 * RETRY_AFTER_SECONDS)
+    again = FeedStore(tmp_path / "feeds.jsonl")  # remembered across runs (cron) in a sidecar
+    assert again.resting(link, now + RETRY_AFTER_SECONDS)
+    for _ in range(GIVE_UP_AFTER):
+        again.failed(link, now)
+    assert again.resting(link, now + 10 * 86_400)  # given up
+    (tmp_path / ".feeds.jsonl.failed").write_bytes(b"{damaged")
+    fresh = FeedStore(tmp_path / "feeds.jsonl")
+    assert fresh.failures == {} and "damaged" in fresh.warnings[0]
