@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s: %(message)s")
-    from retrieval.build import build_index
+    from retrieval.ingest.build import build_index
     from retrieval.settings import Settings
 
     if args.ray_workers is not None:
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             + (f" ({settings.model})" if settings.model else "") + (" on Ray" if args.ray else ""))
         build = build_index
         if args.ray:
-            from retrieval.ray_build import build_index_ray
+            from retrieval.ingest.ray_build import build_index_ray
 
             build = functools.partial(build_index_ray, workers=args.ray_workers)
         bar = EmbeddingBar(enabled=False if args.no_progress or args.quiet else (True if args.progress else None))
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _follow(settings, feeds: list[str], args) -> None:
     """--feed without --watch: one run over the feeds; a failure is reported, never fatal."""
-    from retrieval.feeds import FetchPolicy, follow_feeds
+    from retrieval.ingest.feeds import FetchPolicy, follow_feeds
 
     _say_feeds(follow_feeds(feeds, settings.corpus_dir / settings.feed_file, FetchPolicy.from_settings(settings),
                             on_event=None if args.quiet or args.json else _stamped), args)
@@ -173,10 +173,10 @@ def _watch(settings, args, feeds: list[str]) -> int:
     with feeds, a thread reads them every FEED_POLL_SECONDS into the corpus, which the watch indexes."""
     import threading
 
-    from retrieval.watch import poll_feeds, watch_corpus
+    from retrieval.ingest.watch import poll_feeds, watch_corpus
 
     # each rebuild reads every file again: a bad file is reported in the update that brought it, not at every rebuild
-    logging.getLogger("retrieval.documents").setLevel(logging.ERROR)
+    logging.getLogger("retrieval.ingest.documents").setLevel(logging.ERROR)
 
     def report(update) -> None:
         if args.json:
@@ -231,7 +231,7 @@ class EmbeddingBar:
         self._bar = None
         self._started = 0.0
 
-    def __call__(self, state) -> None:  # state: retrieval.build.EmbedProgress
+    def __call__(self, state) -> None:  # state: retrieval.ingest.build.EmbedProgress
         if self._bar is None:
             from tqdm import tqdm
 

@@ -32,9 +32,9 @@ def texts(n_chunks: int, n_sentences: int, n_queries: int) -> dict[str, list[str
     """Real material: 1,200-character chunks and sentences of ANT news, XQuAD-ar questions."""
     import gzip
 
-    from retrieval.arabic import sentence_spans
-    from retrieval.chunking import chunk_document
+    from retrieval.ingest.chunking import chunk_document
     from retrieval.models import Document
+    from retrieval.text.arabic import sentence_spans
 
     shared = ROOT.parent / "shared" / "data"
     chunks: list[str] = []

@@ -22,8 +22,8 @@ from pathlib import Path
 import common
 from bench_scale import RandomPassageEmbedder
 
-from retrieval.build import build_index
 from retrieval.index import Index
+from retrieval.ingest.build import build_index
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
 

@@ -48,8 +48,8 @@ def corpus_and_questions(name: str, work: Path) -> tuple[Path, list[str]]:
 
 
 def bench(name: str, args: argparse.Namespace, work: Path) -> dict:
-    from retrieval.build import build_index
     from retrieval.index.layout import MANIFEST
+    from retrieval.ingest.build import build_index
     from retrieval.settings import Settings
 
     corpus, questions = corpus_and_questions(name, work)

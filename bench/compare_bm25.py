@@ -1,9 +1,9 @@
-"""BM25 backends head to head, rank-bm25 against bm25s (both in retrieval/bm25.py), on real ANT
+"""BM25 backends head to head, rank-bm25 against bm25s (both in retrieval/backends/bm25.py), on real ANT
 chunk text at 10k and 100k chunks: build time, load time, query latency p50/p95, memory, and
 whether they rank alike.
 
 Each backend builds in its own subprocess and is served from disk in another, so peak RSS is
-each one's own. The corpus is analysed once (retrieval.arabic.analyze, the build's BM25 terms)
+each one's own. The corpus is analysed once (retrieval.text.arabic.analyze, the build's BM25 terms)
 and handed to the children as a JSONL file of term lists.
 
 Examples:
@@ -41,7 +41,7 @@ def child(cfg: dict) -> dict:
     import bm25s  # noqa: F401  (imported before any timing: its import is not the backend's cost)
     import rank_bm25  # noqa: F401
 
-    from retrieval.bm25 import backend
+    from retrieval.backends.bm25 import backend
 
     cls = backend(cfg["backend"])
     if cfg["job"] == "build":
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench_scale import queries_for
 
-    from retrieval.arabic import analyze
+    from retrieval.text.arabic import analyze
 
     sizes = [int(s) for s in args.chunks.split(",")]
     print(f"reading {max(sizes):,} ANT chunks ...", file=sys.stderr, flush=True)

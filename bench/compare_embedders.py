@@ -68,9 +68,9 @@ def cpu_peak() -> dict:
 
 def sample_texts(n: int, work: Path, seed: int = 3) -> tuple[list[str], list[str]]:
     """``n`` real ANT chunks (CHUNK_SIZE chunking, from the settings) and 60 XQuAD-ar questions."""
-    from retrieval.chunking import chunk_document
-    from retrieval.documents import LoadReport, load_corpus
     from retrieval.evaluation import read_squad
+    from retrieval.ingest.chunking import chunk_document
+    from retrieval.ingest.documents import LoadReport, load_corpus
     from retrieval.settings import Settings
 
     size = Settings(_env_file=None).chunk_size

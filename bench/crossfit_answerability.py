@@ -36,11 +36,11 @@ import numpy as np
 from common import ROOT, SHARED_DATA
 
 from retrieval.answer import ANSWERABILITY, ComposerConfig, load_weights, save_weights
-from retrieval.answer.questions import query_stems, question_type
 from retrieval.answer.scoring import FEATURES, answerability_row, question_idf
 from retrieval.evaluation import cached_index, norm_answer, read_qa, read_squad, squad_corpus
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
+from retrieval.understand.qtype import query_stems, question_type
 
 XQUAD_AR = SHARED_DATA / "xquad" / "xquad.ar.json"
 XQUAD_EN = SHARED_DATA / "xquad" / "other-languages" / "xquad.en.json"

@@ -40,8 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from retrieval.arabic import STOPWORDS, normalize  # noqa: E402
-from retrieval.calendar_ar import MONTHS_EGYPTIAN, MONTHS_LEVANTINE, month_number  # noqa: E402
+from retrieval.text.arabic import STOPWORDS, normalize  # noqa: E402
+from retrieval.text.calendar_ar import MONTHS_EGYPTIAN, MONTHS_LEVANTINE, month_number  # noqa: E402
 
 ANT = ROOT.parent / "shared" / "data" / "ant-news" / "ant_news_2018.jsonl.gz"
 ENGLISH_MONTHS = ("", "January", "February", "March", "April", "May", "June", "July", "August", "September",

@@ -1,5 +1,5 @@
 """Dated questions: how often a right article is among the top 5 retrieved, with and without the
-date handling (retrieval/timeframe.py, the retriever's DateBias), on an index (--index-dir).
+date handling (retrieval/understand/timeframe.py, the retriever's DateBias), on an index (--index-dir).
 
 Each question goes through the pipeline's own steps (``Pipeline.time_of``, then
 ``Retriever.search``), as ``Pipeline.answer`` does, without composing; the articles are the distinct
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import retrieval.pipeline as pipeline_module  # noqa: E402
 from retrieval.pipeline import Pipeline  # noqa: E402
-from retrieval.retriever import PERIOD_BOOST, RECENT_WEIGHT, RECENT_WINDOW  # noqa: E402
+from retrieval.search.retriever import PERIOD_BOOST, RECENT_WEIGHT, RECENT_WINDOW  # noqa: E402
 
 KINDS = ("month", "day", "latest")
 TOP_ARTICLES = 5

@@ -1,4 +1,4 @@
-"""English questions with and without the name bridge (retrieval/latin.py), in one run.
+"""English questions with and without the name bridge (retrieval/understand/names.py), in one run.
 
     python bench/eval_names.py [--lowercase] [--json out.json]
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from common import ROOT, SHARED_DATA
 from eval_reader import squad_items
 
-import retrieval.latin as latin
+import retrieval.understand.names as latin
 from retrieval.evaluation import Evaluator, QAItem, cached_index, read_qa, read_squad, squad_corpus
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings

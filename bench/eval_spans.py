@@ -7,7 +7,7 @@ right (precision), per set and question type, through the real pipeline.
 
 Sets: XQuAD-ar and XQuAD-en questions over the Arabic paragraphs (split by article fold: the gates are
 chosen on fold 0 only, so fold 1 is held out), ARCD-train and eval/seed_qa.jsonl (held out). A bold span
-is *strict*-correct when, after normalisation (retrieval.arabic.normalize through tokenize, no stemming; a
+is *strict*-correct when, after normalisation (retrieval.text.arabic.normalize through tokenize, no stemming; a
 leading proclitic و ف ب ل ك or article ال taken off each word), it holds a gold answer and is at most 3
 words longer than it, or lies inside a gold answer and covers at least half of its words; *lenient*: token
 F1 >= 0.5 with a gold answer (SQuAD's F1 over the same words). Precision = correct / bolded; coverage =
@@ -32,10 +32,10 @@ from common import ROOT, SHARED_DATA
 from eval_reader import squad_items
 
 from retrieval.answer.spans import GATES, SHIPPED_TYPES, answer_type, find_span
-from retrieval.arabic import tokenize
 from retrieval.evaluation import QAItem, cached_index, read_qa, read_squad, squad_corpus
 from retrieval.pipeline import Pipeline, load_reader
 from retrieval.settings import Settings
+from retrieval.text.arabic import tokenize
 
 XQUAD_DIR = SHARED_DATA / "xquad"
 ARCD = SHARED_DATA / "arcd" / "arcd-train.json"

@@ -1,4 +1,4 @@
-"""Questions with typos, with and without the spelling correction (retrieval/spelling.py), in one run.
+"""Questions with typos, with and without the spelling correction (retrieval/understand/spelling.py), in one run.
 
     python bench/eval_typos.py [--variants 3] [--json out.json]
 
@@ -20,10 +20,10 @@ from pathlib import Path
 
 from common import ROOT, SHARED_DATA
 
-from retrieval.arabic import STOPWORDS, normalize
 from retrieval.evaluation import Evaluator, QAItem, cached_index, read_conversations, read_qa, read_squad, squad_corpus
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
+from retrieval.text.arabic import STOPWORDS, normalize
 
 EVAL = ROOT / "eval"
 LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوية"

@@ -141,7 +141,7 @@ class LoggedProcess:
 def _index(args: argparse.Namespace, scratch: Path) -> Path:
     if args.index_dir:
         return Path(args.index_dir)
-    from retrieval.build import build_index
+    from retrieval.ingest.build import build_index
     from retrieval.settings import Settings
 
     index_dir = scratch / "index"

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     from retrieval.errors import RetrievalError, UnknownBackend
     from retrieval.live import LivePipeline
     from retrieval.messages import EXAMPLE_QUESTION
-    from retrieval.question import check_mode
+    from retrieval.understand.checks import check_mode
 
     try:  # before the index loads: a bad MODE is bad configuration, like a bad token
         check_mode(settings.mode)

@@ -41,12 +41,12 @@ from bot.security import is_allowed
 from bot.state import PendingMore, StateStore
 from bot.urls import is_web_url
 from retrieval import messages
-from retrieval.calendar_ar import format_date_ar, parse_date
 from retrieval.live import LivePipeline
 from retrieval.models import Answer, DocumentInfo
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
-from retrieval.timeframe import TimeFrame, parse_period
+from retrieval.text.calendar_ar import format_date_ar, parse_date
+from retrieval.understand.timeframe import TimeFrame, parse_period
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from bot.feedback import vote_data
 from bot.telegram_html import TELEGRAM_LIMIT, Block, Run, pack_messages, runs_html, utf16_len
 from bot.urls import is_web_url
-from retrieval.calendar_ar import format_date, parse_date
 from retrieval.messages import (
     MORE_BUTTON,
     NO_ANSWER,
@@ -28,7 +27,8 @@ from retrieval.messages import (
     worded,
 )
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
-from retrieval.relative_dates import DateNote, resolve
+from retrieval.text.calendar_ar import format_date, parse_date
+from retrieval.text.relative_dates import DateNote, resolve
 
 if TYPE_CHECKING:  # the REPL renders too: telegram is imported only where buttons are made
     from telegram import InlineKeyboardMarkup

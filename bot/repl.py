@@ -12,9 +12,9 @@ from pathlib import Path
 from retrieval import messages
 from retrieval.errors import RetrievalError, UnknownBackend
 from retrieval.models import Answer, Conversation
-from retrieval.question import check_mode
-from retrieval.retriever import MODES
-from retrieval.timeframe import TimeFrame, conversation_window, parse_period
+from retrieval.search.retriever import MODES
+from retrieval.understand.checks import check_mode
+from retrieval.understand.timeframe import TimeFrame, conversation_window, parse_period
 
 EXIT_USAGE = 2  # argparse's status for a bad flag; a refused question is a bad argument too
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.arabic import normalize
-from retrieval.build import build_index
+from retrieval.ingest.build import build_index
 from retrieval.models import Answer, Conversation
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
+from retrieval.text.arabic import normalize
 
 RECALL_KS = (1, 3, 5, 10)
 # evaluation indexes, one per corpus and settings (relative: under the working folder)

@@ -21,10 +21,10 @@ from pathlib import Path
 from retrieval.errors import RetrievalError
 from retrieval.index import Index
 from retrieval.index.layout import MANIFEST
-from retrieval.latin import prepare as prepare_names
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
-from retrieval.spelling import speller_for
+from retrieval.understand.names import prepare as prepare_names
+from retrieval.understand.spelling import speller_for
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,8 @@ class LivePipeline:
         """Load the index of ``settings`` (raises as ``Pipeline.load`` does: the first index must be usable)."""
         signature = manifest_signature(settings.index_dir)  # before loading: a build finishing meanwhile is seen next time
         live = cls(Pipeline.load(settings), settings, signature=signature, **options)
-        # the English names' lookup table (retrieval/latin.py; 3.7 s on the whole archive) and the spelling
-        # table (retrieval/spelling.py), built in the background so the first question does not wait for them
+        # the English names' lookup table (retrieval/understand/names.py; 3.7 s on the whole archive) and the spelling
+        # table (retrieval/understand/spelling.py), built in the background so the first question does not wait for them
         threading.Thread(target=prepare_tables, args=(live.current().index,), name="names", daemon=True).start()
         return live
 

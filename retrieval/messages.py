@@ -15,7 +15,7 @@ EMPTY_QUESTION = f"اكتب سؤالك عن الأخبار، مثلاً: {EXAMPL
 NO_WORDS = f"لم أجد في سؤالك كلمات أبحث عنها. اكتب سؤالك بالكلمات، مثلاً: {EXAMPLE_QUESTION}"
 TOO_LONG = "سؤالك طويل جداً ({size} حرفاً)؛ الحد {limit} حرف. اختصره من فضلك."
 
-# ---------------------------------------------------------------- greetings, thanks, goodbyes (retrieval/smalltalk.py)
+# ---------------------------------------------------------------- greetings, thanks, goodbyes (retrieval/understand/smalltalk.py)
 
 SMALL_TALK = {
     "salam": f"وعليكم السلام! اسألني عن الأخبار التي أعرفها، مثلاً: {EXAMPLE_QUESTION}",

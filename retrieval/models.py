@@ -105,7 +105,7 @@ class Answer(BaseModel):
     # the language the question was asked in ("ar", or "en": messages.question_language): the words around
     # the quotes (message, headings, dates, buttons) are in it; the quotes stay as the articles wrote them
     language: str = "ar"
-    # the question's misspelt words as typed, with the words searched instead (retrieval/spelling.py): the
+    # the question's misspelt words as typed, with the words searched instead (retrieval/understand/spelling.py): the
     # front ends say so above the answer, so a wrong guess explains itself
     corrected: list[tuple[str, str]] = Field(default_factory=list)
     mode: str = "hybrid"

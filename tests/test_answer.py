@@ -24,13 +24,13 @@ from retrieval.answer import (
     load_weights,
     save_weights,
 )
-from retrieval.arabic import STOPWORDS, stem, tokenize
-from retrieval.build import build_index
-from retrieval.documents import load_corpus
 from retrieval.index import Index
+from retrieval.ingest.build import build_index
+from retrieval.ingest.documents import load_corpus
 from retrieval.messages import UNSURE, worded
 from retrieval.models import Answer, DocumentInfo
 from retrieval.pipeline import Pipeline
+from retrieval.text.arabic import STOPWORDS, stem, tokenize
 
 MEETING = "000_bfedeb9d58756a4b"  # Rashad meets Netanyahu in Jerusalem
 WITKOFF = "001_1fe97d3039f93416"  # Rashad receives Witkoff in Cairo
@@ -165,7 +165,7 @@ def test_a_question_the_corpus_cannot_answer_abstains(seed_pipeline: Pipeline) -
 
 
 def test_an_english_question_is_answered_from_the_arabic_article(seed_pipeline: Pipeline) -> None:
-    # "Rashad" is found as رشاد (retrieval/latin.py), so BM25 and the composer's word features see the name
+    # "Rashad" is found as رشاد (retrieval/understand/names.py), so BM25 and the composer's word features see the name
     answer = seed_pipeline.answer("Who did Hassan Rashad meet in Jerusalem?")
     assert not answer.abstained
     assert_exact_spans(answer, SEED_CORPUS)

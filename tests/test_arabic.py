@@ -10,7 +10,7 @@ from conftest import SEED_CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrieval.arabic import (
+from retrieval.text.arabic import (
     ANALYZER_VERSION,
     QUESTION_WORDS,
     STOPWORDS,
@@ -249,7 +249,7 @@ def test_the_compiled_stemmer_is_used_and_stems_as_the_python_one() -> None:
     from conftest import ROOT
     from snowballstemmer.arabic_stemmer import ArabicStemmer
 
-    from retrieval import arabic
+    from retrieval.text import arabic
 
     assert isinstance(arabic._stemmer(), Stemmer.Stemmer)  # noqa: SLF001
     texts = [p.read_text(encoding="utf-8") for p in SEED_CORPUS.iterdir()]

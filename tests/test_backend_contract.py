@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from conftest import EVAL
 
-from retrieval.arabic import analyze
 from retrieval.backends import Hits, SearchBackend, available, backend_class
-from retrieval.bm25 import K1, B
+from retrieval.backends.bm25 import K1, B
 from retrieval.errors import UnknownBackend
 from retrieval.index import Index
+from retrieval.text.arabic import analyze
 
 QUESTIONS = [json.loads(line)["question"] for line in (EVAL / "seed_qa.jsonl").read_text(encoding="utf-8").splitlines()[:12]]
 EMPTY_QUERIES = ["", "؟؟ !!", "من ما هل", "xyzzyq plugh"]  # no term, only stopwords, unknown words

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrieval.arabic import sentence_spans
-from retrieval.chunking import chunk_document, sentence_units, split_long
-from retrieval.documents import load_corpus
+from retrieval.ingest.chunking import chunk_document, sentence_units, split_long
+from retrieval.ingest.documents import load_corpus
 from retrieval.models import Chunk, Document
+from retrieval.text.arabic import sentence_spans
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 SEED_DOCS = list(load_corpus(CORPUS))

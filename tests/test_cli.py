@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEED_CORPUS, clean_env
 
-from retrieval.documents import load_corpus
+from retrieval.ingest.documents import load_corpus
 
 pytestmark = pytest.mark.slow  # every test runs index_build.py or the REPL as a subprocess
 

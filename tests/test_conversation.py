@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.conversation import make_turn, needs_context, resolve
 from retrieval.models import Conversation, Turn
 from retrieval.pipeline import Pipeline
+from retrieval.understand.followup import make_turn, needs_context, resolve
 
 FOLLOW_UPS = [
     "ومتى كان ذلك؟",

@@ -12,10 +12,10 @@ from datetime import date
 import pytest
 from conftest import EVAL, ROOT, seed_settings
 
-from retrieval.build import build_index
 from retrieval.index import Index
+from retrieval.ingest.build import build_index
 from retrieval.pipeline import Pipeline
-from retrieval.timeframe import TimeFrame, parse_question
+from retrieval.understand.timeframe import TimeFrame, parse_question
 
 pytestmark = pytest.mark.slow  # embeds the nine articles with the real encoder
 

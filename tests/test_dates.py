@@ -1,5 +1,5 @@
-"""Dates: Arabic calendar words (retrieval/calendar_ar.py) and relative dates resolved against an
-article's publication date (retrieval/relative_dates.py), on the seed articles' own sentences."""
+"""Dates: Arabic calendar words (retrieval/text/calendar_ar.py) and relative dates resolved against an
+article's publication date (retrieval/text/relative_dates.py), on the seed articles' own sentences."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.calendar_ar import (
+from retrieval.text.calendar_ar import (
     MONTHS_EGYPTIAN,
     MONTHS_LEVANTINE,
     WEEKDAYS,
@@ -21,7 +21,7 @@ from retrieval.calendar_ar import (
     to_western_digits,
     weekday_number,
 )
-from retrieval.relative_dates import resolve
+from retrieval.text.relative_dates import resolve
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 TUESDAY = "2018-03-06"  # a Tuesday

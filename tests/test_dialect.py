@@ -1,4 +1,4 @@
-"""Questions in spoken Arabic (retrieval/dialect.py): the rewriting itself, what it must leave alone (standard
+"""Questions in spoken Arabic (retrieval/understand/dialect.py): the rewriting itself, what it must leave alone (standard
 words that look like dialect ones, names, every standard question of the eval sets and of XQuAD / ARCD), and
 the answers on the seed index, alone and in a conversation (eval/dialect_qa.jsonl)."""
 
@@ -11,11 +11,11 @@ import sys
 import pytest
 from conftest import ROOT, SHARED, XQUAD
 
-from retrieval.dialect import to_standard
 from retrieval.evaluation import Evaluator, read_conversations, read_qa
 from retrieval.messages import UNSURE
 from retrieval.models import Conversation
 from retrieval.pipeline import Pipeline
+from retrieval.understand.dialect import to_standard
 
 EVAL = ROOT / "eval"
 

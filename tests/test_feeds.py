@@ -1,4 +1,4 @@
-"""Feeds and pages in (retrieval/feeds.py, retrieval/extract.py), for real over HTTP on 127.0.0.1:
+"""Feeds and pages in (retrieval/ingest/feeds.py, retrieval/ingest/extract.py), for real over HTTP on 127.0.0.1:
 a news site generated from ANT articles in three layouts with site furniture, RSS 2.0 and Atom
 feeds, and bad pages (a timeout, a huge page, a redirect loop, a PDF)."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from site_server import ANT, BAD_PATHS, FURNITURE, NAV, SiteServer, ant_articles
 
-from retrieval.documents import load_corpus
-from retrieval.feeds import Fetcher, FetchError, FetchPolicy, check_url, follow_feeds
+from retrieval.ingest.documents import load_corpus
+from retrieval.ingest.feeds import Fetcher, FetchError, FetchPolicy, check_url, follow_feeds
 
 pytestmark = pytest.mark.skipif(not ANT.is_file(), reason="the ANT corpus (../shared/data/ant-news) is not here")
 

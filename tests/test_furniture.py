@@ -1,4 +1,4 @@
-"""Site furniture out at load (retrieval/furniture.py): the known lines, the lines a source repeats
+"""Site furniture out at load (retrieval/ingest/furniture.py): the known lines, the lines a source repeats
 under many articles (a real ANT slice), and no body sentence lost on the seed articles."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from conftest import ANT, ROOT, FakeEmbedder, clean_env
 
-from retrieval.arabic import sentence_spans
-from retrieval.build import build_index
-from retrieval.documents import LoadReport, load_corpus
-from retrieval.furniture import REPEAT_MAX_CHARS, REPEAT_MIN_DOCS, is_furniture_line, line_key, strip_furniture
+from retrieval.ingest.build import build_index
+from retrieval.ingest.documents import LoadReport, load_corpus
+from retrieval.ingest.furniture import REPEAT_MAX_CHARS, REPEAT_MIN_DOCS, is_furniture_line, line_key, strip_furniture
 from retrieval.settings import Settings
+from retrieval.text.arabic import sentence_spans
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 BBC_APP_NOTICE = "تطبيق بي بي سي عربي"

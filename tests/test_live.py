@@ -18,11 +18,11 @@ import pytest
 from botapi_server import TOKEN, BotAPIServer, BotRunner
 from conftest import ROOT, SEED_CORPUS, FakeEmbedder
 
-import retrieval.latin as latin
-import retrieval.spelling as spelling
-from retrieval.build import build_index
+import retrieval.understand.names as latin
+import retrieval.understand.spelling as spelling
 from retrieval.index import Index
 from retrieval.index.layout import CHUNKS, MANIFEST
+from retrieval.ingest.build import build_index
 from retrieval.live import LivePipeline, manifest_signature
 from retrieval.messages import REPL_PROMPT as PROMPT
 from retrieval.messages import SOURCES_HEADING

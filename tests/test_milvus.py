@@ -16,18 +16,18 @@ import numpy as np
 import pytest
 from conftest import EVAL, SEED_CORPUS, XQUAD, FakeEmbedder, clean_env, seed_settings
 
-from retrieval.arabic import analyze
 from retrieval.backends import milvus_store
+from retrieval.backends.bm25 import Bm25sIndex
 from retrieval.backends.milvus import RECORD, MilvusBackend
 from retrieval.backends.sparse_bm25 import TermTable, sparse_dot, term_hash
-from retrieval.bm25 import Bm25sIndex
-from retrieval.build import build_index
 from retrieval.errors import IndexCorrupt, IndexMismatch, RetrievalError
 from retrieval.evaluation import read_squad
 from retrieval.index import Index
+from retrieval.ingest.build import build_index
 from retrieval.pipeline import Pipeline
-from retrieval.retriever import Retriever
+from retrieval.search.retriever import Retriever
 from retrieval.settings import Settings
+from retrieval.text.arabic import analyze
 
 SEED_QUESTIONS = [json.loads(line)["question"] for line in (EVAL / "seed_qa.jsonl").read_text(encoding="utf-8").splitlines()]
 

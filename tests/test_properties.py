@@ -12,12 +12,12 @@ from conftest import SEED_CORPUS, FakeEmbedder, seed_settings
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from retrieval.arabic import analyze, tokenize
-from retrieval.build import build_index
-from retrieval.documents import LoadReport, clean_text, load_corpus
-from retrieval.furniture import strip_furniture
 from retrieval.index import Index
-from retrieval.retriever import FUSIONS, MODES, Retriever
+from retrieval.ingest.build import build_index
+from retrieval.ingest.documents import LoadReport, clean_text, load_corpus
+from retrieval.ingest.furniture import strip_furniture
+from retrieval.search.retriever import FUSIONS, MODES, Retriever
+from retrieval.text.arabic import analyze, tokenize
 
 HEADER = re.compile(r"\s*(?:---\s*$|(?:date|title|url|التاريخ|العنوان|الرابط)\s*:)", re.IGNORECASE)  # a .txt header
 FUZZ = settings(max_examples=60, deadline=None,

@@ -8,8 +8,8 @@ import pytest
 from retrieval import messages
 from retrieval.errors import UnknownBackend
 from retrieval.models import Conversation
-from retrieval.question import check_mode, check_question
-from retrieval.retriever import MODES
+from retrieval.search.retriever import MODES
+from retrieval.understand.checks import check_mode, check_question
 
 QUESTION = "من التقى رشاد؟"
 LIMIT = 1000

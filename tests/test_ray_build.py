@@ -19,8 +19,8 @@ from conftest import EVAL, ROOT, SEED_CORPUS, clean_env, seed_settings
 import index_build
 from retrieval import backends as search_backends
 from retrieval.errors import EmbedderUnavailable, RetrievalError
+from retrieval.ingest.ray_build import RayPlan, build_index_ray
 from retrieval.pipeline import Pipeline
-from retrieval.ray_build import RayPlan, build_index_ray
 
 ray = pytest.importorskip("ray", reason="the scale extra (ray[data]) is not installed: pip install '.[scale]'")
 
@@ -131,7 +131,7 @@ from pathlib import Path
 import ray
 
 from retrieval.errors import RetrievalError
-from retrieval.ray_build import build_index_ray
+from retrieval.ingest.ray_build import build_index_ray
 from retrieval.settings import Settings
 
 # a cluster that offers a GPU whose workers have no CUDA: each worker's embedder refuses to start

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from conftest import ANT, ROOT
 
-from retrieval.arabic import STOPWORDS, normalize
-from retrieval.chunking import sentence_units
+from retrieval.ingest.chunking import sentence_units
 from retrieval.reader.cloze import HARD_STOP, STOP, bare, candidates, core, gazetteer, load_cloze, make_question, read_archive, word_forms
+from retrieval.text.arabic import STOPWORDS, normalize
 
 pytestmark = pytest.mark.skipif(not ANT.is_file(), reason="the ANT corpus (../shared/data/ant-news) is not here")
 ANT_INDEX = ROOT / "data" / "ant"

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEED_CORPUS, clean_env, seed_settings
 
-from retrieval.build import build_index
-from retrieval.documents import MAX_FILE_BYTES, load_corpus
 from retrieval.errors import CorpusEmpty
 from retrieval.index import Index
+from retrieval.ingest.build import build_index
+from retrieval.ingest.documents import MAX_FILE_BYTES, load_corpus
 from retrieval.models import Answer
 from retrieval.pipeline import Pipeline
-from retrieval.retriever import MODES
+from retrieval.search.retriever import MODES
 from retrieval.settings import Settings
 
 ANT_SAMPLE = Path(__file__).resolve().parent / "data" / "ant_sample.jsonl.gz"

@@ -25,7 +25,7 @@ from bot.render import (
     render_terminal,
     utf16_len,
 )
-from retrieval.build import build_index
+from retrieval.ingest.build import build_index
 from retrieval.messages import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING, UNSURE, worded
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
 from retrieval.pipeline import Pipeline

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from conftest import EVAL, SEED_CORPUS, FakeEmbedder, seed_settings
 
-from retrieval.arabic import analyze
-from retrieval.bm25 import backend as bm25_backend
-from retrieval.build import build_index
-from retrieval.documents import load_corpus
+from retrieval.backends.bm25 import backend as bm25_backend
 from retrieval.errors import UnknownBackend
 from retrieval.index import Index
+from retrieval.ingest.build import build_index
+from retrieval.ingest.documents import load_corpus
 from retrieval.models import Passage
-from retrieval.retriever import FUSIONS, MODES, Retriever
+from retrieval.search.retriever import FUSIONS, MODES, Retriever
+from retrieval.text.arabic import analyze
 
 MEETING = "000_bfedeb9d58756a4b"  # Rashad meets Netanyahu in Jerusalem
 WITKOFF = "001_1fe97d3039f93416"  # Rashad receives Witkoff in Cairo
@@ -80,7 +80,7 @@ def test_mixed_arabic_english_question(seed_pipeline) -> None:
         check_passage(passage, seed_pipeline.index)
 
 
-# (Latin words are looked up by sound, retrieval/latin.py: "plugh" would be read as البالغة; these are not)
+# (Latin words are looked up by sound, retrieval/understand/names.py: "plugh" would be read as البالغة; these are not)
 @pytest.mark.parametrize("query", ["", "   ", "؟؟", "xyzzyq qxzzy", "ققققق ظظظظظ", "من ما هل"])
 @pytest.mark.parametrize("mode", MODES)
 def test_empty_or_unknown_words_do_not_raise(seed_pipeline, query: str, mode: str) -> None:

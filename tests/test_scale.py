@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from conftest import ANT, ROOT, FakeEmbedder
 
-from retrieval.build import build_index
-from retrieval.chunking import chunk_document, sentence_units
-from retrieval.documents import load_corpus
 from retrieval.index import Index
-from retrieval.retriever import Retriever
+from retrieval.ingest.build import build_index
+from retrieval.ingest.chunking import chunk_document, sentence_units
+from retrieval.ingest.documents import load_corpus
+from retrieval.search.retriever import Retriever
 from retrieval.settings import Settings
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "ant_sample.jsonl.gz"

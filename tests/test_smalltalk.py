@@ -1,4 +1,4 @@
-"""Greetings, thanks and goodbyes (retrieval/smalltalk.py): answered in kind and in the user's language,
+"""Greetings, thanks and goodbyes (retrieval/understand/smalltalk.py): answered in kind and in the user's language,
 never searched; a greeting or thanks opening a question is dropped before the search; a conversation goes on
 through them. Every question of the eval sets, XQuAD (Arabic and English) and ARCD is left alone."""
 
@@ -12,7 +12,7 @@ from conftest import ROOT, SHARED, XQUAD
 from retrieval.messages import SMALL_TALK, worded
 from retrieval.models import Conversation
 from retrieval.pipeline import Pipeline
-from retrieval.smalltalk import small_talk, without_greeting
+from retrieval.understand.smalltalk import small_talk, without_greeting
 
 
 @pytest.mark.parametrize(("text", "kind"), [

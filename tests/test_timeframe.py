@@ -1,4 +1,4 @@
-"""Time in questions (retrieval/timeframe.py): days, months and years in Arabic (Egyptian and
+"""Time in questions (retrieval/understand/timeframe.py): days, months and years in Arabic (Egyptian and
 Levantine month names, Arabic-Indic digits) and English, "latest", event names that are not times,
 the phrase taken out of the question, and the dates typed after :since / /since."""
 
@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from conftest import EVAL
 
-from retrieval.timeframe import TimeFrame, conversation_window, day_of, parse_period, parse_question
+from retrieval.understand.timeframe import TimeFrame, conversation_window, day_of, parse_period, parse_question
 
 REFERENCE = date(2018, 10, 31)  # the newest ANT article's month: "في 6 مارس" is 6 March 2018
 MARCH = (date(2018, 3, 1), date(2018, 3, 31))

@@ -1,4 +1,4 @@
-"""index_build.py --watch (retrieval/watch.py): the corpus is watched and re-indexed as it changes;
+"""index_build.py --watch (retrieval/ingest/watch.py): the corpus is watched and re-indexed as it changes;
 bad files are skipped and reported, and the watch goes on."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import pytest
 from conftest import ROOT, SEED_CORPUS, FakeEmbedder, clean_env
 
 from retrieval.index.manifest import read_manifest
+from retrieval.ingest.watch import WatchUpdate, watch_corpus
 from retrieval.live import manifest_signature
 from retrieval.settings import Settings
-from retrieval.watch import WatchUpdate, watch_corpus
 
 BAD_BYTES = "خبر".encode("cp1256") + b"\xff\xfe not utf-8"
 

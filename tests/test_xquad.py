@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from retrieval.build import build_index
 from retrieval.evaluation import QAItem, contains_gold, read_squad
+from retrieval.ingest.build import build_index
 from retrieval.pipeline import Pipeline
-from retrieval.retriever import max_sentence_similarity
+from retrieval.search.retriever import max_sentence_similarity
 from retrieval.settings import Settings
 from tests.conftest import XQUAD
 

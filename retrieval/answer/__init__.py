@@ -17,9 +17,9 @@ from retrieval.answer.config import (
     load_weights,
     save_weights,
 )
-from retrieval.answer.questions import query_stems, question_type
 from retrieval.answer.scoring import ANSWERABILITY, FEATURES, Candidate
 from retrieval.answer.selection import NO_ANSWER, clause_cut, highlight_spans
+from retrieval.understand.qtype import query_stems, question_type
 
 __all__ = [
     "ANSWERABILITY", "DEFAULT_WEIGHTS", "FEATURES", "NO_ANSWER", "Candidate", "Composer", "ComposerConfig", "ComposerWeights",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from retrieval.answer.config import ComposerConfig
-from retrieval.answer.questions import query_stems, question_type
 from retrieval.answer.scoring import (
     ANSWERABILITY,
     FEATURES,
@@ -18,11 +17,12 @@ from retrieval.answer.scoring import (
     sentence_similarity,
 )
 from retrieval.answer.selection import abstain, add_neighbour_scores, build_answer, cut_long_sentences, select
-from retrieval.arabic import QUESTION_WORDS, STOPWORDS, stem, tokenize
 from retrieval.index import Index
-from retrieval.latin import name_spellings
 from retrieval.messages import UNSURE
 from retrieval.models import Answer, Passage
+from retrieval.text.arabic import QUESTION_WORDS, STOPWORDS, stem, tokenize
+from retrieval.understand.names import name_spellings
+from retrieval.understand.qtype import query_stems, question_type
 
 
 def _latin(tokens: list[str]) -> bool:
@@ -31,7 +31,7 @@ def _latin(tokens: list[str]) -> bool:
 
 
 def names_spelled(index: Index, resolved: str, cands: list[Candidate], top: int = 3) -> bool:
-    """Whether ``resolved`` is an English question whose Latin names (retrieval/latin.py) the sentences of
+    """Whether ``resolved`` is an English question whose Latin names (retrieval/understand/names.py) the sentences of
     the ``top`` passages spell."""
     if not _latin(tokenize(resolved)):
         return False

@@ -151,7 +151,7 @@ class ComposerConfig:
     # or flagged on both article folds: 181/193 caught, 95 of 1,685 answerable questions flagged (their
     # excerpts hold the gold 0.52 of the time counting the flagged unanswerable ones, 0.88 above the edge)
     unsure_below: float = 0.5
-    # an English question whose names the top passages spell (retrieval/latin.py: "Rashad" -> رشاد) is
+    # an English question whose names the top passages spell (retrieval/understand/names.py: "Rashad" -> رشاد) is
     # abstained on only below this; from it up to abstain_threshold it is answered as not sure. Its words
     # share nothing with the Arabic sentences, so the model sees the vectors alone and abstains too often
     # ("Who met Rashad?"). bench/eval_names.py --floors: XQuAD-en answerable abstained 41 -> 28 of 1,190,

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from retrieval.answer.questions import query_stems, type_match
-from retrieval.arabic import STOPWORDS, stem, tokenize
 from retrieval.index import Index
 from retrieval.models import Passage
+from retrieval.text.arabic import STOPWORDS, stem, tokenize
+from retrieval.understand.qtype import query_stems, type_match
 
 # what a candidate sentence is scored on (a linear model; ComposerWeights.sentence names one weight each)
 FEATURES = (

@@ -10,10 +10,10 @@ import numpy as np
 
 from retrieval.answer.config import ComposerConfig
 from retrieval.answer.scoring import Candidate
-from retrieval.arabic import STOPWORDS, normalize, stem, tokenize
 from retrieval.index import Index
 from retrieval.messages import NO_ANSWER
 from retrieval.models import Answer, DocumentInfo, Excerpt, Passage, Source
+from retrieval.text.arabic import STOPWORDS, normalize, stem, tokenize
 
 # a word in the original text, diacritics and tatweel included (for highlight spans)
 _WORD = re.compile(r"(?:[^\W_]|[\u0610-\u061a\u064b-\u065f\u0670\u0640])+")

@@ -18,10 +18,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from retrieval.answer.questions import question_type
-from retrieval.arabic import STOPWORDS, TASHKEEL, tokenize
-from retrieval.calendar_ar import MONTH_PATTERN, WEEKDAY_PATTERN, fold
 from retrieval.models import Answer
+from retrieval.text.arabic import STOPWORDS, TASHKEEL, tokenize
+from retrieval.text.calendar_ar import MONTH_PATTERN, WEEKDAY_PATTERN, fold
+from retrieval.understand.qtype import question_type
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,7 @@ class SearchBackend(ABC):
 
     @abstractmethod
     def term_frequencies(self) -> Mapping[str, int]:
-        """Every BM25 term -> the number of chunks holding it (the vocabulary retrieval/latin.py reads)."""
+        """Every BM25 term -> the number of chunks holding it (the vocabulary retrieval/understand/names.py reads)."""
 
     @abstractmethod
     def vectors(self, ids: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""FAISS for the local search backend (the twin of retrieval/bm25.py): factory strings, search
+"""FAISS for the local search backend (the twin of retrieval/backends/bm25.py): factory strings, search
 defaults, files and threads. The only module of the library that imports faiss."""
 
 from __future__ import annotations

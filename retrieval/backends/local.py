@@ -9,8 +9,8 @@ import numpy as np
 
 from retrieval.backends import faiss_store
 from retrieval.backends.base import Hits, SearchBackend
-from retrieval.bm25 import BM25Index
-from retrieval.bm25 import backend as bm25_backend
+from retrieval.backends.bm25 import BM25Index
+from retrieval.backends.bm25 import backend as bm25_backend
 from retrieval.index.layout import BM25_DIR, FAISS_INDEX
 from retrieval.index.manifest import Params
 

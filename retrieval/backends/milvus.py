@@ -30,8 +30,8 @@ from retrieval.errors import IndexCorrupt, IndexMismatch
 from retrieval.index.embedder_record import REBUILD_HINT, same_vectors
 from retrieval.index.layout import CHUNKS, DOCUMENTS, SENTENCE_VECTORS, SENTENCES
 from retrieval.index.manifest import Params
+from retrieval.index.store import load_array, read_json, save_array, write_json
 from retrieval.settings import Settings
-from retrieval.store import load_array, read_json, save_array, write_json
 
 RECORD, TERMS, KEYS, SENTENCE_KEYS = "milvus.json", "milvus_terms.json", "milvus_keys.npy", "milvus_sentence_keys.npy"
 AVG_DRIFT = 0.02  # an update moving the average chunk length more than this rebuilds (BM25 saturation uses it)

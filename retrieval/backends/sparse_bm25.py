@@ -4,7 +4,7 @@ product (Milvus). Milvus's built-in analyzers have no Arabic stemmer, so the ter
 A chunk's vector holds, per term, the saturated term frequency ``tf / (tf + k1 (1 - b + b L / avgL))``
 with the average length ``avgL`` of the build that created the collection; a query's vector holds
 ``count * idf`` per known term, the idf coming from the document-frequency table kept with the index.
-Their inner product is Lucene's BM25, as bm25s computes it (retrieval/bm25.py). Term ids are stable
+Their inner product is Lucene's BM25, as bm25s computes it (retrieval/backends/bm25.py). Term ids are stable
 32-bit hashes (Milvus's sparse indices are uint32) of the analysed term; a collision is resolved by
 rehashing with a counter, and the table remembers the id each term got, so ids never move."""
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.bm25 import K1, B
+from retrieval.backends.bm25 import K1, B
 
 _MAX_ID = 2**32 - 2  # Milvus: "sparse vector index must be positive and less than 2^32-1"
 

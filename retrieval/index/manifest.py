@@ -7,13 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from retrieval.arabic import ANALYZER_VERSION
 from retrieval.embedders import Embedder
 from retrieval.errors import IndexCorrupt, IndexMismatch, IndexNotFound
 from retrieval.index.embedder_record import REBUILD_HINT, check_embedder, embedder_record
 from retrieval.index.layout import MANIFEST
+from retrieval.index.store import read_json
 from retrieval.settings import Settings
-from retrieval.store import read_json
+from retrieval.text.arabic import ANALYZER_VERSION
 
 SCHEMA_VERSION = 1
 DEFAULT_SEARCH_BACKEND = "local"

@@ -20,10 +20,10 @@ from retrieval.index.layout import (
     SENTENCES,
 )
 from retrieval.index.manifest import Manifest, check_compatible, read_manifest
+from retrieval.index.store import TextBlob, file_digest, load_array
 from retrieval.index.writer import recover_swap
 from retrieval.models import DocumentInfo
 from retrieval.settings import Settings
-from retrieval.store import TextBlob, file_digest, load_array
 
 
 class Index:

@@ -21,7 +21,7 @@ from retrieval.backends.base import SearchBackend
 from retrieval.errors import IndexBusy, RetrievalError
 from retrieval.index import layout
 from retrieval.index.manifest import Manifest
-from retrieval.store import TextBlob, file_digest, save_array, write_json
+from retrieval.index.store import TextBlob, file_digest, save_array, write_json
 
 
 @dataclass

@@ -35,10 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.arabic import STOPWORDS, normalize
-from retrieval.calendar_ar import find_months, find_weekdays, to_western_digits
+from retrieval.index.store import load_array
 from retrieval.reader.data import Dataset, Example
-from retrieval.store import load_array
+from retrieval.text.arabic import STOPWORDS, normalize
+from retrieval.text.calendar_ar import find_months, find_weekdays, to_western_digits
 
 ARCHIVE = Path("../shared/data/ant-news/ant_news_2018.jsonl.gz")
 INDEX = Path("data/ant")

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.chunking import sentence_units
+from retrieval.ingest.chunking import sentence_units
 
 XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
 SENTENCE_MAX_CHARS = 1200  # the index's chunk size: sentence_units cuts with it

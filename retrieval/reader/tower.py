@@ -17,7 +17,7 @@ import numpy as np
 
 from retrieval.embedders.e5_convert import BERT_LAYER_NAMES
 from retrieval.errors import EmbedderUnavailable
-from retrieval.store import file_digest
+from retrieval.index.store import file_digest
 
 WEIGHTS = Path(__file__).parent / "weights" / "question-tower.safetensors"
 _SHORT = {long: short for short, long in BERT_LAYER_NAMES.items()}  # BertModel's names -> e5.c's

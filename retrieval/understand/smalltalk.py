@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from retrieval.arabic import normalize, tokenize
+from retrieval.text.arabic import normalize, tokenize
 
 _PHRASES = {
     "salam": """

@@ -15,9 +15,6 @@ import numpy as np
 
 from retrieval import __version__
 from retrieval import backends as search_backends
-from retrieval.arabic import analyze
-from retrieval.chunking import chunk_document, sentence_units
-from retrieval.documents import FieldLimits, LoadReport, fingerprint, load_corpus
 from retrieval.embedders import Embedder
 from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.errors import CorpusEmpty
@@ -25,10 +22,13 @@ from retrieval.index.cache import EmbeddingCache, EmbedProgress, ProgressCallbac
 from retrieval.index.embedder_record import cache_salt, same_build
 from retrieval.index.layout import cache_dir
 from retrieval.index.manifest import CorpusInfo, Counts, Manifest, Params, build_params, read_manifest_quietly
+from retrieval.index.store import text_hash
 from retrieval.index.writer import IndexContent, IndexWriter, build_lock, write_content
+from retrieval.ingest.chunking import chunk_document, sentence_units
+from retrieval.ingest.documents import FieldLimits, LoadReport, fingerprint, load_corpus
 from retrieval.models import Document, DocumentInfo
 from retrieval.settings import Settings
-from retrieval.store import text_hash
+from retrieval.text.arabic import analyze
 
 __all__ = ["BuildResult", "BuildSteps", "ChunkedCorpus", "DocumentCut", "EmbedProgress", "EmbeddingCache", "build_index",
            "bm25_input", "cut_document", "load_and_chunk"]
@@ -92,7 +92,7 @@ class ChunkedCorpus:
 
 @dataclass(frozen=True)
 class BuildSteps:
-    """The steps a distributed build (retrieval/ray_build.py) does its own way; everything else
+    """The steps a distributed build (retrieval/ingest/ray_build.py) does its own way; everything else
     (the up-to-date check, the resume cache's lookups, the commit) is the same code for every build.
     ``load_and_chunk(corpus, settings, report)`` gives the corpus cut; ``embedding_cache(folder, dim)``
     the cache whose ``fill`` embeds the texts it lacks."""
@@ -122,7 +122,7 @@ def build_index(
     a second build of the same index waits BUILD_LOCK_WAIT_SECONDS, then raises IndexBusy.
     ``progress`` is called with an ``EmbedProgress`` as the embedding goes (``False``, as older callers
     pass, means no reports); ``on_stage`` with each stage's name as it starts; ``steps``: how the
-    corpus is cut and the texts embedded (by default here, in this process; retrieval/ray_build.py
+    corpus is cut and the texts embedded (by default here, in this process; retrieval/ingest/ray_build.py
     passes a Ray cluster's)."""
     started = time.perf_counter()
     corpus = Path(corpus or settings.corpus_dir)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-from retrieval.arabic import QUESTION_WORDS, TASHKEEL, normalize
+from retrieval.text.arabic import QUESTION_WORDS, TASHKEEL, normalize
 
 # dialect word (as normalize() writes it) -> its standard form, anywhere in the question
 _QUESTION_WORDS = {

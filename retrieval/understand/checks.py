@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from retrieval import messages
 from retrieval.errors import UnknownBackend
 from retrieval.models import RefusalReason
-from retrieval.retriever import MODES
-from retrieval.smalltalk import small_talk
+from retrieval.search.retriever import MODES
+from retrieval.understand.smalltalk import small_talk
 
 
 @dataclass(frozen=True)

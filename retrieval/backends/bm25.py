@@ -39,7 +39,7 @@ class BM25Index(ABC):
 
     @abstractmethod
     def term_frequencies(self) -> dict[str, int]:
-        """Every term -> the number of chunks holding it (retrieval/latin.py reads the vocabulary)."""
+        """Every term -> the number of chunks holding it (retrieval/understand/names.py reads the vocabulary)."""
 
     @abstractmethod
     def save(self, folder: Path) -> None: ...

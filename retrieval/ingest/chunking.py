@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from retrieval.arabic import sentence_spans
 from retrieval.models import Chunk, Document
+from retrieval.text.arabic import sentence_spans
 
 
 def split_long(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:

@@ -18,7 +18,7 @@ themselves prefixed with "="); ``correct(question)`` returns the question with i
 (normalised) and the rest as written. ``speller_for(index)`` keeps one per index (the bot builds it in the
 background at start, as the English names' table).
 
-    python -m retrieval.spelling --lexicon ../shared/data/ant-news/ant_news_2018.jsonl.gz   # rebuilds the lexicon
+    python -m retrieval.understand.spelling --lexicon ../shared/data/ant-news/ant_news_2018.jsonl.gz   # rebuilds the lexicon
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from retrieval.arabic import STOPWORDS, normalize, stem
-from retrieval.vocabulary import PerIndex
+from retrieval.index.vocabulary import PerIndex
+from retrieval.text.arabic import STOPWORDS, normalize, stem
 
 if TYPE_CHECKING:
     from retrieval.index import Index
 
 log = logging.getLogger(__name__)
 
-LEXICON = Path(__file__).resolve().parent / "data" / "arabic_words.txt.gz"
+LEXICON = Path(__file__).resolve().parents[1] / "data" / "arabic_words.txt.gz"
 LEXICON_MIN_COUNT = 1  # every word the archive writes (3 or more: XQuAD questions changed 54 -> 82, typos fixed about the same)
 MIN_LETTERS = 5  # shorter words have too many neighbours one edit away to guess which was meant
 MAX_EDITS = 1

@@ -6,7 +6,7 @@ A date in a question often names an event rather than the time asked about ("ه�
 "هدنة نوفمبر", "كأس العالم 2022"); such dates carry no time marker, so a month or a day without
 its year, and a bare year, count only after a marker ("في", "خلال", "يوم", "شهر", "منذ", "عام",
 "in", "since" ...). A full date (2018-03-06, 6/3/2018, "6 مارس 2018", "March 2018") counts anywhere.
-Month names come from ``retrieval.calendar_ar`` (Levantine, Egyptian and Maghrebi spellings)."""
+Month names come from ``retrieval.text.calendar_ar`` (Levantine, Egyptian and Maghrebi spellings)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from retrieval.calendar_ar import MONTH_VARIANTS, fold
+from retrieval.text.calendar_ar import MONTH_VARIANTS, fold
 
 _TASHKEEL = re.compile("[\u064b-\u0652\u0670\u0640]")
 

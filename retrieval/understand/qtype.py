@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from retrieval.arabic import QUESTION_WORDS, STOPWORDS, normalize, stem, tokenize
+from retrieval.text.arabic import QUESTION_WORDS, STOPWORDS, normalize, stem, tokenize
 
 QUESTION_TYPES = ("number", "time", "place", "person", "other")
 

@@ -1,7 +1,7 @@
 """Index build on Ray Data, for archives one machine embeds too slowly (``index_build.py --ray``).
 
 load (here) -> analyze/chunk (Ray tasks) -> embed (an actor pool: one model per worker, a GPU each
-when EMBED_DEVICE is cuda) -> the local build's commit (retrieval/build.py), so the result is the
+when EMBED_DEVICE is cuda) -> the local build's commit (retrieval/ingest/build.py), so the result is the
 same index in the search backend the settings choose. Everything but the cutting and the embedding
 is the local build's own code (BuildSteps): the up-to-date check, the vectors reused from the previous
 index, the resume shards written as vectors come back (a killed build resumes), the commit and swap.
@@ -21,15 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.arabic import analyze
-from retrieval.build import BuildResult, BuildSteps, ChunkedCorpus, DocumentCut, bm25_input, build_index, cut_document
-from retrieval.documents import FieldLimits, LoadReport, load_corpus
 from retrieval.embedders import create as create_embedder
 from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.errors import EmbedderUnavailable, RetrievalError
 from retrieval.index.cache import EmbeddingCache, ProgressCallback
+from retrieval.ingest.build import BuildResult, BuildSteps, ChunkedCorpus, DocumentCut, bm25_input, build_index, cut_document
+from retrieval.ingest.documents import FieldLimits, LoadReport, load_corpus
 from retrieval.models import Document
 from retrieval.settings import Settings
+from retrieval.text.arabic import analyze
 
 __all__ = ["RayPlan", "build_index_ray"]
 

@@ -10,13 +10,13 @@ from datetime import date
 
 import numpy as np
 
-from retrieval.arabic import analyze
 from retrieval.embedders import Embedder
 from retrieval.errors import UnknownBackend
 from retrieval.index import Index
-from retrieval.latin import name_spellings, spelled_terms
 from retrieval.models import Passage
-from retrieval.timeframe import TimeFrame, day_of
+from retrieval.text.arabic import analyze
+from retrieval.understand.names import name_spellings, spelled_terms
+from retrieval.understand.timeframe import TimeFrame, day_of
 
 MODES = ("hybrid", "bm25", "dense")
 RRF_K = 60
@@ -169,7 +169,7 @@ class Retriever:
         candidate_ids: set[int] = set()
         if mode in ("hybrid", "bm25"):
             t0 = time.perf_counter()
-            # Latin-script names also search by their Arabic spellings (retrieval/latin.py)
+            # Latin-script names also search by their Arabic spellings (retrieval/understand/names.py)
             terms = analyze(query) + spelled_terms(name_spellings(self.index, query))
             for scope in scopes:
                 candidate_ids.update(self._sparse_top(terms, pool, scope).tolist())

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from anyascii import anyascii
 
-from retrieval.vocabulary import PerIndex
+from retrieval.index.vocabulary import PerIndex
 
 if TYPE_CHECKING:
     from retrieval.index import Index
@@ -94,7 +94,7 @@ class NameBridge:
 
     def __init__(self, frequencies: Mapping[str, int]) -> None:
         # frequencies: BM25 term -> chunks holding it. The terms are stems and, where a word's stem
-        # differs from it, the word itself prefixed with "=" (retrieval.arabic.analyze)
+        # differs from it, the word itself prefixed with "=" (retrieval.text.arabic.analyze)
         by_skeleton: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
         for term, df in frequencies.items():
             word = term[1:] if term.startswith("=") else term

@@ -19,7 +19,7 @@ import hashlib
 import re
 from collections import Counter, defaultdict
 
-from retrieval.arabic import normalize
+from retrieval.text.arabic import normalize
 
 REPEAT_MIN_DOCS = 20  # articles of one source a line must appear in to count as the site's own
 REPEAT_MAX_CHARS = 160  # longer lines are prose: a reused paragraph is content, not furniture

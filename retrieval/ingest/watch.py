@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval.build import BuildResult, build_index
-from retrieval.documents import SUPPORTED
 from retrieval.embedders import Embedder
 from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.errors import RetrievalError
+from retrieval.ingest.build import BuildResult, build_index
+from retrieval.ingest.documents import SUPPORTED
 from retrieval.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def poll_feeds(settings: Settings, feeds: list[str], on_report: Callable[[object
     """Read ``feeds`` now and then every FEED_POLL_SECONDS until ``stop_event`` is set, appending new
     articles to the corpus's FEED_FILE (which the corpus watch then indexes). Never raises for a
     feed or a page (they are in the report); an unexpected error is reported and the polling goes on."""
-    from retrieval.feeds import FeedReport, FetchPolicy, follow_feeds
+    from retrieval.ingest.feeds import FeedReport, FetchPolicy, follow_feeds
 
     out = Path(settings.corpus_dir) / settings.feed_file
     policy = FetchPolicy.from_settings(settings)

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from retrieval.calendar_ar import WEEKDAY_PATTERN, fold, format_date_ar, parse_date, to_western_digits, weekday_number
+from retrieval.text.calendar_ar import WEEKDAY_PATTERN, fold, format_date_ar, parse_date, to_western_digits, weekday_number
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Ingest: files, feeds and watched folders -> documents -> chunks -> an index build."""

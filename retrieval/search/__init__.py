@@ -1,0 +1,1 @@
+"""Search: a Query -> ranked Passages, from named signals fused by one fusion."""

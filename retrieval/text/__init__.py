@@ -1,0 +1,1 @@
+"""Arabic text: normalise, tokenize, stem, calendar words, relative dates."""

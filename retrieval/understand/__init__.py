@@ -1,0 +1,1 @@
+"""Understand: the question text and the conversation -> a typed Query (retrieval/understand/query.py)."""
