@@ -31,11 +31,12 @@ from pathlib import Path
 from common import ROOT, SHARED_DATA
 from eval_reader import squad_items
 
-from retrieval.answer.spans import GATES, SHIPPED_TYPES, answer_type, find_span
+from retrieval.answer.spans import GATES, SHIPPED_TYPES, find_span
 from retrieval.evaluation import QAItem, cached_index, read_qa, read_squad, squad_corpus
 from retrieval.pipeline import Pipeline, load_reader
 from retrieval.settings import Settings
 from retrieval.text.arabic import tokenize
+from retrieval.understand.qtype import answer_type
 
 XQUAD_DIR = SHARED_DATA / "xquad"
 ARCD = SHARED_DATA / "arcd" / "arcd-train.json"

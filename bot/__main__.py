@@ -111,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_without_rejected_token_traceback)
 
+    from bot.texts import EXAMPLE_QUESTION
     from retrieval.errors import RetrievalError, UnknownBackend
     from retrieval.live import LivePipeline
-    from retrieval.messages import EXAMPLE_QUESTION
     from retrieval.understand.checks import check_mode
 
     try:  # before the index loads: a bad MODE is bad configuration, like a bad token

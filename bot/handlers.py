@@ -24,6 +24,7 @@ from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot import texts as messages
 from bot.feedback import answered_record, now_iso, parse_vote_data, with_page
 from bot.rate_limit import UserRateLimit
 from bot.render import (
@@ -40,12 +41,12 @@ from bot.render import (
 from bot.security import is_allowed
 from bot.state import PendingMore, StateStore
 from bot.urls import is_web_url
-from retrieval import messages
 from retrieval.live import LivePipeline
 from retrieval.models import Answer, DocumentInfo
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
 from retrieval.text.calendar_ar import format_date_ar, parse_date
+from retrieval.understand.language import question_language
 from retrieval.understand.timeframe import TimeFrame, parse_period
 
 log = logging.getLogger(__name__)
@@ -375,7 +376,7 @@ async def on_vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     replaced = state.store.save_vote(key, chat.id, user.id, vote, now_iso())
     log.info("vote chat=%s answer=%s vote=%s replaced=%s", chat.id, key, vote, replaced)
-    language = messages.question_language(record.question)  # thanked in the language the question was asked in
+    language = question_language(record.question)  # thanked in the language the question was asked in
     if replaced is None:
         await query.answer(messages.worded(messages.VOTE_THANKS, language))
     elif replaced == vote:

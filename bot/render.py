@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.feedback import vote_data
 from bot.telegram_html import TELEGRAM_LIMIT, Block, Run, pack_messages, runs_html, utf16_len
-from bot.urls import is_web_url
-from retrieval.messages import (
+from bot.texts import (
     MORE_BUTTON,
     NO_ANSWER,
     REPLY_CUT,
@@ -26,6 +25,7 @@ from retrieval.messages import (
     corrections_line,
     worded,
 )
+from bot.urls import is_web_url
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
 from retrieval.text.calendar_ar import format_date, parse_date
 from retrieval.text.relative_dates import DateNote, resolve
@@ -144,6 +144,7 @@ def answer_data(answer: Answer) -> dict:
     """The JSON form for scripts: the Answer's fields, ``answer_text``, and per excerpt its
     resolved relative dates (``dates``: start, end, phrase, date, label)."""
     data = answer.model_dump(mode="json")
+    data["message"] = answer.message  # worded here, at the edge, in the question's language
     data["answer_text"] = answer.text
     for key in ("excerpts", "more"):
         for item, excerpt in zip(data[key], getattr(answer, key)):

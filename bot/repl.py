@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from retrieval import messages
+from bot import texts as messages
 from retrieval.errors import RetrievalError, UnknownBackend
 from retrieval.models import Answer, Conversation
 from retrieval.search.retriever import MODES

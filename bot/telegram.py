@@ -24,9 +24,9 @@ from bot.handlers import MORE_PREFIX, BotState
 from bot.rate_limit import UserRateLimit
 from bot.security import check_token, install_token_redaction
 from bot.state import Retention, StateStore
+from bot.texts import COMMAND_DESCRIPTIONS
 from bot.urls import base_urls
 from retrieval.live import LivePipeline
-from retrieval.messages import COMMAND_DESCRIPTIONS
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
 

@@ -23,8 +23,6 @@ from retrieval.index import Index
 from retrieval.index.layout import MANIFEST
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
-from retrieval.understand.names import prepare as prepare_names
-from retrieval.understand.spelling import speller_for
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +61,7 @@ def manifest_signature(index_dir: Path) -> Signature:
 
 def prepare_tables(index: Index) -> None:
     """Build what questions look words up in (the English names' table, the spelling table) for ``index``."""
-    prepare_names(index)
-    speller_for(index)
+    index.lexicon.prepare()
 
 
 class LivePipeline:

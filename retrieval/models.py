@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import Enum
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 RefusalReason = Literal["empty", "too_long", "no_words", "small_talk"]  # why a question was not searched
+
+
+class Decision(str, Enum):
+    """What was done with a question (retrieval/answer/decide.py decides; Answer.reason says why)."""
+
+    ANSWERED = "answered"
+    UNSURE = "unsure"  # answered, with the notice that the excerpts may not answer it
+    ABSTAINED = "abstained"  # no answer: the passages do not support one
+    SMALL_TALK = "small_talk"  # a greeting, thanks, a goodbye: answered in kind, never searched
+    REFUSED = "refused"  # empty, too long, no words: not searched
 
 
 class Document(BaseModel):
@@ -94,12 +105,18 @@ class Answer(BaseModel):
     sources: list[Source] = Field(default_factory=list)
     passages: list[Passage] = Field(default_factory=list)
     highlight_terms: list[str] = Field(default_factory=list)
+    # the decision (retrieval/answer/decide.py) and why; ``abstained``, ``unsure`` and ``refused`` follow from it
+    decision: Decision | None = None
+    reason: str | None = None
     abstained: bool = False
     # answered, but the answerability model is not sure the excerpts answer the question: ``message``
-    # says so above them (ComposerConfig.unsure_below; bench/fit_unsure.py measured the band)
+    # says so above them (DecideConfig.unsure_below; bench/fit_unsure.py measured the band)
     unsure: bool = False
     confidence: float | None = None  # the answerability model's probability (None: not computed)
-    message: str | None = None  # shown instead of excerpts when abstaining or on bad input; above them when unsure
+    # shown instead of excerpts when abstaining or on bad input, above them when unsure: a message id of
+    # retrieval/answer/catalog with its parameters, worded in ``language`` when read (``message``)
+    message_id: str | None = None
+    message_params: dict[str, Any] = Field(default_factory=dict)
     refused: RefusalReason | None = None  # set when the question itself was refused (message says why)
     suggestions: list[DocumentInfo] = Field(default_factory=list)  # nearest titles, not an answer
     # the language the question was asked in ("ar", or "en": messages.question_language): the words around
@@ -111,6 +128,37 @@ class Answer(BaseModel):
     mode: str = "hybrid"
     k: int = 5
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    # the search's ranked passages to rank 10 (what evaluate.py scores: the very search that made this answer);
+    # not stored with the answer
+    ranked: list[Passage] = Field(default_factory=list, exclude=True)
+
+    @model_validator(mode="after")
+    def _decided(self) -> Answer:
+        if self.decision is None:  # built from the flags (front ends' tests, stored answers)
+            self.decision = (Decision.SMALL_TALK if self.refused == "small_talk" else Decision.REFUSED if self.refused
+                             else Decision.ABSTAINED if self.abstained else Decision.UNSURE if self.unsure else Decision.ANSWERED)
+        else:
+            self.decide(self.decision, self.reason)
+        return self
+
+    def decide(self, decision: Decision, reason: str | None = None) -> None:
+        """Set the decision and the flags that follow from it."""
+        self.decision, self.reason = decision, reason
+        self.abstained = decision in (Decision.ABSTAINED, Decision.REFUSED, Decision.SMALL_TALK)
+        self.unsure = decision is Decision.UNSURE
+        if decision not in (Decision.REFUSED, Decision.SMALL_TALK):
+            self.refused = None
+        elif reason is not None:
+            self.refused = reason
+
+    @property
+    def message(self) -> str | None:
+        """The message in the question's language (retrieval/answer/catalog), or None."""
+        if self.message_id is None:
+            return None
+        from retrieval.answer.catalog import word
+
+        return word(self.message_id, self.language, **self.message_params)
 
     @property
     def text(self) -> str:

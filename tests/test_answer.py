@@ -13,11 +13,11 @@ from conftest import SEED_CORPUS, seed_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.texts import NO_ANSWER, UNSURE, worded
 from retrieval.answer import (
     ANSWERABILITY,
     DEFAULT_WEIGHTS,
     FEATURES,
-    NO_ANSWER,
     ComposerConfig,
     ComposerWeights,
     ComposerWeightsError,
@@ -27,7 +27,6 @@ from retrieval.answer import (
 from retrieval.index import Index
 from retrieval.ingest.build import build_index
 from retrieval.ingest.documents import load_corpus
-from retrieval.messages import UNSURE, worded
 from retrieval.models import Answer, DocumentInfo
 from retrieval.pipeline import Pipeline
 from retrieval.text.arabic import STOPWORDS, stem, tokenize
@@ -246,12 +245,8 @@ def _seed_questions() -> list[str]:
 
 def _answers(pipeline: Pipeline, weights: ComposerWeights) -> list[tuple]:
     """What each seed question shows with ``weights`` (text, spans, scores, citations, abstention)."""
-    saved = pipeline.composer.config
-    pipeline.composer.config = dataclasses.replace(saved, weights=weights)
-    try:
-        answers = [pipeline.answer(question) for question in _seed_questions()]
-    finally:
-        pipeline.composer.config = saved
+    variant = pipeline.variant(composer_config=dataclasses.replace(pipeline.composer.config, weights=weights))
+    answers = [variant.answer(question) for question in _seed_questions()]  # the shared pipeline is never changed
     return [(a.abstained, [(e.doc_id, e.start, e.end, e.score, tuple(e.citations)) for e in a.excerpts + a.more])
             for a in answers]
 

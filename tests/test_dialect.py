@@ -11,8 +11,8 @@ import sys
 import pytest
 from conftest import ROOT, SHARED, XQUAD
 
+from bot.texts import UNSURE
 from retrieval.evaluation import Evaluator, read_conversations, read_qa
-from retrieval.messages import UNSURE
 from retrieval.models import Conversation
 from retrieval.pipeline import Pipeline
 from retrieval.understand.dialect import to_standard

@@ -147,7 +147,7 @@ class _StubPipeline:
     def answer(self, question: str, conversation=None, *, k=None, mode=None) -> Answer:
         text = self.answers.get(question)
         if text is None:
-            return Answer(question=question, resolved_question=question, abstained=True, message="لا أعرف")
+            return Answer(question=question, resolved_question=question, abstained=True, message_id="answer.none")
         excerpt = Excerpt(text=text, doc_id="d", start=0, end=len(text), citations=[1])
         return Answer(question=question, resolved_question=question, excerpts=[excerpt], unsure=question in self.unsure)
 

@@ -16,8 +16,7 @@ from botapi_server import BotAPIServer, BotRunner
 from conftest import ROOT, clean_env, seed_settings
 from test_telegram import QUESTION, UNANSWERABLE, ask, bot_settings, more_data, no_bad_requests
 
-from retrieval.evaluation import read_qa
-from retrieval.messages import (
+from bot.texts import (
     LATEST_HEADING,
     MORE_BUTTON,
     NO_ANSWER,
@@ -31,6 +30,7 @@ from retrieval.messages import (
     VOTE_USEFUL_BUTTON,
     worded,
 )
+from retrieval.evaluation import read_qa
 from retrieval.text.calendar_ar import format_date_ar, parse_date
 
 DATED_CORPUS = ROOT / "tests" / "data" / "ant_dated.jsonl"

@@ -16,8 +16,8 @@ from botapi_server import TOKEN, BotAPIServer, BotRunner, parse_html
 from bot.render import MAX_REPLY_MESSAGES, render_telegram, render_telegram_text
 from bot.security import REDACTOR, install_token_redaction
 from bot.state import Retention, StateStore
+from bot.texts import NEW_CONVERSATION, RATE_LIMITED, STALE_BUTTON, VOTE_THANKS
 from retrieval.backends import milvus_store
-from retrieval.messages import NEW_CONVERSATION, RATE_LIMITED, STALE_BUTTON, VOTE_THANKS
 from retrieval.models import Answer, Conversation, Excerpt, Source
 from retrieval.settings import Settings
 

@@ -8,7 +8,7 @@ from retrieval.backends.bm25 import Bm25sIndex, RankBm25Index
 from retrieval.backends.local import LocalBackend
 from retrieval.pipeline import Pipeline
 from retrieval.text.arabic import analyze
-from retrieval.understand.names import NameBridge, latin_names, name_spellings, skeleton, sounds_alike
+from retrieval.understand.names import NameBridge, latin_names, skeleton, sounds_alike
 
 
 def test_a_name_and_its_arabic_spelling_share_a_skeleton() -> None:
@@ -36,12 +36,12 @@ def test_only_capitalised_words_that_may_be_names_are_looked_up() -> None:
 
 
 def test_the_seed_index_spells_the_names_of_an_english_question(seed_pipeline: Pipeline) -> None:
-    spellings = name_spellings(seed_pipeline.index, "On which day did Hassan Rashad receive Steve Witkoff in Cairo?")
+    spellings = seed_pipeline.index.lexicon.names.spellings("On which day did Hassan Rashad receive Steve Witkoff in Cairo?")
     assert set(spellings) == {"Rashad", "Steve", "Witkoff"}  # Hassan's skeleton ("sn") is too short to look up
     assert "رشاد" in spellings["Rashad"] and "ستيف" in spellings["Steve"] and "=ويتكوف" in spellings["Witkoff"]
     # every spelling is a term of the index, and the composer's stems are the ones its sentences have
     assert all(seed_pipeline.index.backend.idf([t])[0] > 0 for terms in spellings.values() for t in terms)
-    assert name_spellings(seed_pipeline.index, "من التقى رشاد؟") == {}
+    assert seed_pipeline.index.lexicon.names.spellings("من التقى رشاد؟") == {}
 
 
 def test_every_bm25_backend_lists_the_same_vocabulary(seed_pipeline: Pipeline) -> None:

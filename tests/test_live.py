@@ -18,14 +18,12 @@ import pytest
 from botapi_server import TOKEN, BotAPIServer, BotRunner
 from conftest import ROOT, SEED_CORPUS, FakeEmbedder
 
-import retrieval.understand.names as latin
-import retrieval.understand.spelling as spelling
+from bot.texts import REPL_PROMPT as PROMPT
+from bot.texts import SOURCES_HEADING
 from retrieval.index import Index
 from retrieval.index.layout import CHUNKS, MANIFEST
 from retrieval.ingest.build import build_index
 from retrieval.live import LivePipeline, manifest_signature
-from retrieval.messages import REPL_PROMPT as PROMPT
-from retrieval.messages import SOURCES_HEADING
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
 
@@ -83,8 +81,7 @@ def test_a_rebuild_is_switched_in_and_the_old_index_released(fake_live, caplog):
     assert [d.id for d in new.documents()].count(NEW_ID) == 1 and len(new.documents()) == 6
     assert new.embedder is first.embedder  # the model is not loaded twice
     assert new.answer(record["title"], mode="bm25").passages[0].doc_id == NEW_ID  # found by its title
-    assert new.index in latin._BRIDGES  # English names' table built before the switch, not on a question  # noqa: SLF001
-    assert new.index in spelling._SPELLERS  # and the spelling table  # noqa: SLF001
+    assert new.index.lexicon.built == (True, True)  # the English names' and spelling tables, built before the switch
     [line] = [r.getMessage() for r in caplog.records if "switched" in r.getMessage()]
     assert "6 documents" in line and "(was 5," in line and "built at" in line and "loaded in" in line
     assert live.refresh() is False  # the same build is not loaded again
@@ -101,7 +98,7 @@ def test_loading_builds_the_names_table_in_the_background(seed_index):
     [worker] = [t for t in threading.enumerate() if t.name == "names"] or [None]
     if worker is not None:
         worker.join(timeout=30)
-    assert live.current().index in latin._BRIDGES and live.current().index in spelling._SPELLERS  # both tables  # noqa: SLF001
+    assert live.current().index.lexicon.built == (True, True)  # both tables
     assert live.current().answer("Who did Hassan Rashad meet in Jerusalem?").passages[0].doc_id == "000_bfedeb9d58756a4b"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval import messages
+from bot import texts as messages
 from retrieval.errors import UnknownBackend
 from retrieval.models import Conversation
 from retrieval.search.retriever import MODES

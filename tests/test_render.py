@@ -25,8 +25,9 @@ from bot.render import (
     render_terminal,
     utf16_len,
 )
+from bot.texts import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING, UNSURE, worded
+from retrieval.answer.catalog import ar as catalog_ar
 from retrieval.ingest.build import build_index
-from retrieval.messages import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING, UNSURE, worded
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
@@ -103,10 +104,10 @@ def test_terminal_colour_uses_ansi_and_no_brackets():
 
 
 def test_terminal_abstention_lists_suggestions_as_not_an_answer():
-    answer = Answer(question="س", resolved_question="س", abstained=True, message="لم أجد إجابة.",
+    answer = Answer(question="س", resolved_question="س", abstained=True, message_id="answer.none",
                     suggestions=[DocumentInfo(id="a", title="مقال قريب", source="a.txt", url="https://e.x/a")])
     text = render_terminal(answer, color=False)
-    assert text.startswith("لم أجد إجابة.")
+    assert text.startswith(NO_ANSWER)
     assert SUGGESTIONS_HEADING in text and "مقال قريب" in text and SOURCES_HEADING not in text
 
 
@@ -137,8 +138,9 @@ def test_telegram_source_with_url_is_a_link_and_other_urls_are_not():
     assert parse(render_telegram(answer)[0]).links == []
 
 
-def test_telegram_abstention_shows_message_and_labelled_suggestions():
-    answer = Answer(question="س", resolved_question="س", abstained=True, message="لم أجد <إجابة>.",
+def test_telegram_abstention_shows_message_and_labelled_suggestions(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(catalog_ar.MESSAGES, "test.escaped", "لم أجد <إجابة>.")
+    answer = Answer(question="س", resolved_question="س", abstained=True, message_id="test.escaped",
                     suggestions=[DocumentInfo(id="a", title="قريب & بعيد", source="a.txt")])
     [message] = render_telegram(answer)
     parsed = parse(message)
@@ -146,8 +148,9 @@ def test_telegram_abstention_shows_message_and_labelled_suggestions():
     assert SUGGESTIONS_HEADING in parsed.bold and "قريب & بعيد" in "".join(parsed.text)
 
 
-def test_blank_message_still_gives_one_message():
-    answer = Answer(question="س", resolved_question="س", abstained=True, message=" \n ")
+def test_blank_message_still_gives_one_message(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(catalog_ar.MESSAGES, "test.blank", " \n ")
+    answer = Answer(question="س", resolved_question="س", abstained=True, message_id="test.blank")
     assert [parse(m) and m for m in render_telegram(answer)] == [NO_ANSWER]
 
 
@@ -169,7 +172,7 @@ def test_long_answer_is_split_in_valid_messages_on_sentence_boundaries():
 
 def test_an_unsure_answer_split_in_messages_leads_with_the_notice_once():
     sentence = "التقى رشاد نتنياهو في القدس يوم الثلاثاء لبحث وقف إطلاق النار. "
-    answer = make_answer([sentence * 80, ARABIC], [[(6, 10)], []], unsure=True, message=UNSURE, confidence=0.41)
+    answer = make_answer([sentence * 80, ARABIC], [[(6, 10)], []], unsure=True, message_id="answer.unsure", confidence=0.41)
     messages = render_telegram(answer)
     assert all(utf16_len(m) <= TELEGRAM_LIMIT for m in messages)
     # first and once (an excerpt too long to share its message follows in the next; real answers are
@@ -352,7 +355,7 @@ def test_real_answer_over_dated_seed_articles(tmp_path):
 
 
 def test_an_english_answer_words_its_frame_and_dates_in_english_and_keeps_the_quote():
-    answer = dated_answer().model_copy(update={"language": "en", "message": worded(UNSURE, "en"), "unsure": True})
+    answer = dated_answer().model_copy(update={"language": "en", "message_id": "answer.unsure", "unsure": True})
     lines = render_terminal(answer, color=False).splitlines()
     assert lines[0] == worded(UNSURE, "en")
     assert lines[2] == DATED + " [1]"  # the quote as written

@@ -17,9 +17,9 @@ import pytest
 from conftest import ROOT, SEED_CORPUS
 
 from bot.render import render_terminal
+from bot.texts import FORGOTTEN, NO_ANSWER, NO_MORE, REPL_MORE_HINT, REPL_PROMPT, SOURCES_HEADING, UNSURE, worded
 from retrieval.answer import ComposerConfig
 from retrieval.ingest.documents import load_corpus
-from retrieval.messages import FORGOTTEN, NO_ANSWER, NO_MORE, REPL_MORE_HINT, REPL_PROMPT, SOURCES_HEADING, UNSURE, worded
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
 from retrieval.understand.checks import check_question

@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest import ROOT, SHARED, XQUAD
 
-from retrieval.messages import SMALL_TALK, worded
+from bot.texts import SMALL_TALK, worded
 from retrieval.models import Conversation
 from retrieval.pipeline import Pipeline
 from retrieval.understand.smalltalk import small_talk, without_greeting

@@ -14,9 +14,10 @@ from conftest import clean_env
 from test_render import make_answer, parse
 
 from bot.render import ANSWER_MARK, answer_data, render_telegram, render_terminal
-from retrieval.answer.spans import answer_type, find_span, number_spans, time_spans
+from retrieval.answer.spans import find_span, number_spans, time_spans
 from retrieval.models import Answer, Excerpt
 from retrieval.pipeline import Pipeline
+from retrieval.understand.qtype import answer_type
 
 # sentences of the seed corpus and of XQuAD-ar, verbatim
 WAR = ("واندلعت الحرب بعد الهجوم الذي وقع في 7 تشرين الأول/أكتوبر على جنوب إسرائيل وأسفر عن مقتل 1194 شخصا، "

@@ -12,14 +12,14 @@ import pytest
 from test_render import parse
 
 from bot.render import answer_data, render_telegram, render_terminal
-from retrieval.messages import corrections_line
+from bot.texts import corrections_line
 from retrieval.pipeline import Pipeline
-from retrieval.understand.spelling import LEXICON, Speller, build_lexicon, lexicon, speller_for
+from retrieval.understand.spelling import LEXICON, Speller, build_lexicon, lexicon
 
 
 @pytest.fixture(scope="module")
 def speller(seed_pipeline: Pipeline) -> Speller:
-    return speller_for(seed_pipeline.index)
+    return seed_pipeline.index.lexicon.speller
 
 
 @pytest.mark.parametrize(("typed", "meant"), [

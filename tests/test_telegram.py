@@ -11,7 +11,7 @@ from botapi_server import BOT_USERNAME, TOKEN, BotAPIServer, BotRunner, parse_ht
 
 from bot.rate_limit import UserRateLimit
 from bot.render import TELEGRAM_LIMIT, render_telegram, utf16_len
-from retrieval.messages import (
+from bot.texts import (
     COMMAND_DESCRIPTIONS,
     EDITED,
     EMPTY_QUESTION,

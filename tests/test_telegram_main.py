@@ -15,7 +15,7 @@ import pytest
 from botapi_server import TOKEN, BotAPIServer
 
 from bot.security import REDACTOR, TokenError, check_token, install_token_redaction
-from retrieval.messages import COMMAND_DESCRIPTIONS
+from bot.texts import COMMAND_DESCRIPTIONS
 from retrieval.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,6 +9,7 @@ moves one says so instead of failing obscurely."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from pathlib import Path
@@ -18,8 +19,8 @@ from conftest import EVAL
 
 from bot.render import answer_data, render_telegram, render_terminal
 from bot.state import PendingMore, StateStore
+from bot.texts import NO_ANSWER, UNSURE
 from retrieval.evaluation import Evaluator, contains_gold, read_qa
-from retrieval.messages import NO_ANSWER, UNSURE
 from retrieval.models import Answer
 from retrieval.pipeline import Pipeline
 
@@ -68,12 +69,12 @@ def test_a_question_below_the_band_abstains(seed_pipeline: Pipeline) -> None:
 
 
 @pytest.mark.parametrize("edge", ["off", "at_threshold"])
-def test_the_band_turned_off_changes_only_the_flag(seed_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch,
+def test_the_band_turned_off_changes_only_the_flag(seed_pipeline: Pipeline,
                                                    edge: str) -> None:
     flagged = seed_pipeline.answer(IN_BAND)
     cfg = seed_pipeline.composer.config
-    monkeypatch.setattr(cfg, "unsure_below", 0.0 if edge == "off" else cfg.abstain_threshold)
-    plain = seed_pipeline.answer(IN_BAND)
+    plain = seed_pipeline.variant(composer_config=dataclasses.replace(
+        cfg, unsure_below=0.0 if edge == "off" else cfg.abstain_threshold)).answer(IN_BAND)
     assert not plain.unsure and plain.message is None and not plain.abstained
     assert plain.confidence == flagged.confidence
     assert [e.text for e in plain.excerpts] == [e.text for e in flagged.excerpts]
@@ -81,12 +82,12 @@ def test_the_band_turned_off_changes_only_the_flag(seed_pipeline: Pipeline, monk
 
 
 def test_every_seed_question_is_flagged_exactly_inside_the_band_and_abstention_is_unchanged(
-        seed_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+        seed_pipeline: Pipeline) -> None:
     low, high = band(seed_pipeline)
     questions = [item.question for name in ("seed_qa.jsonl", "unanswerable.jsonl") for item in read_qa(EVAL / name)]
     with_band = [seed_pipeline.answer(q) for q in questions]
-    monkeypatch.setattr(seed_pipeline.composer.config, "unsure_below", 0.0)
-    without = [seed_pipeline.answer(q) for q in questions]
+    without_band = seed_pipeline.variant(composer_config=dataclasses.replace(seed_pipeline.composer.config, unsure_below=0.0))
+    without = [without_band.answer(q) for q in questions]
     floor = seed_pipeline.composer.config.names_abstain_threshold
     for question, flagged, plain in zip(questions, with_band, without):
         if flagged.language == "en":  # an English question whose names the articles spell: shown, not sure, down to the floor

@@ -1,7 +1,8 @@
 """The answer composer: the sentences of the retrieved passages that answer the question,
 quoted verbatim with numbered citations; near-duplicates merged; abstains when unsupported.
 
-    questions.py  question typing: what a question asks for, its content terms
+    decide.py     the decision: the answerability model, every threshold and override (Decision + reason)
+    catalog/      the wording of every message id, Arabic and English
     scoring.py    candidate sentences and their features (FEATURES, ANSWERABILITY)
     selection.py  neighbour lift, clause cuts, duplicates, knapsack, citations, highlights, abstention
     config.py     ComposerConfig and ComposerWeights (named weights, read from weights.json)
@@ -18,10 +19,10 @@ from retrieval.answer.config import (
     save_weights,
 )
 from retrieval.answer.scoring import ANSWERABILITY, FEATURES, Candidate
-from retrieval.answer.selection import NO_ANSWER, clause_cut, highlight_spans
+from retrieval.answer.selection import clause_cut, highlight_spans
 from retrieval.understand.qtype import query_stems, question_type
 
 __all__ = [
-    "ANSWERABILITY", "DEFAULT_WEIGHTS", "FEATURES", "NO_ANSWER", "Candidate", "Composer", "ComposerConfig", "ComposerWeights",
+    "ANSWERABILITY", "DEFAULT_WEIGHTS", "FEATURES", "Candidate", "Composer", "ComposerConfig", "ComposerWeights",
     "ComposerWeightsError", "clause_cut", "highlight_spans", "load_weights", "query_stems", "question_type", "save_weights",
 ]

@@ -11,7 +11,8 @@ import numpy as np
 from retrieval.index import Index
 from retrieval.models import Passage
 from retrieval.text.arabic import STOPWORDS, stem, tokenize
-from retrieval.understand.qtype import query_stems, type_match
+from retrieval.understand.qtype import type_match
+from retrieval.understand.query import Query
 
 # what a candidate sentence is scored on (a linear model; ComposerWeights.sentence names one weight each)
 FEATURES = (
@@ -100,11 +101,11 @@ def question_idf(index: Index, q_stems: set[str]) -> dict[str, float]:
 
 
 def sentence_features(index: Index, cands: list[Candidate], passages: list[Passage], query_vector: np.ndarray | None,
-                      resolved: str, qtype: str, idf: dict[str, float] | None = None) -> np.ndarray:
+                      query: Query, idf: dict[str, float] | None = None) -> np.ndarray:
     """One row per candidate sentence, columns as FEATURES; also sets ``cand.stems`` and
     ``cand.coverage``. ``idf``: the question stems' IDF (``question_idf``), when the caller has it."""
-    idf = question_idf(index, query_stems(resolved)) if idf is None else idf
-    q_words = {t for t in tokenize(resolved) if t not in STOPWORDS}
+    idf = question_idf(index, set(query.stems)) if idf is None else idf
+    q_words, qtype = query.words, query.question_type
     # a term unknown to the index still counts a little (it may be a typo or a name)
     weights = {t: w if w > 0 else 0.5 for t, w in idf.items()}
     total_weight = sum(weights.values()) or 1.0
@@ -131,19 +132,18 @@ def sentence_features(index: Index, cands: list[Candidate], passages: list[Passa
     return out
 
 
-def answerability_row(features: np.ndarray, passages: list[Passage], resolved: str, qtype: str,
-                      idf: dict[str, float]) -> np.ndarray:
+def answerability_row(features: np.ndarray, passages: list[Passage], query: Query, idf: dict[str, float]) -> np.ndarray:
     """The ANSWERABILITY values of a question, from its candidates' FEATURES rows."""
     dense, coverage = features[:, _DENSE], features[:, _COVERAGE]
     best = int(np.argmax(dense + coverage))
-    tokens = tokenize(resolved)
+    qtype = query.question_type
     values = {
         "best_sentence_dense": dense.max(),
         "best_passage_dense": max((p.scores.get("dense", 0.0) for p in passages), default=0.0),
         "best_coverage": coverage.max(),
         "unknown_terms": float(np.mean([w <= 0 for w in idf.values()])) if idf else 1.0,
         "type_match": features[best, _TYPE] if qtype in ("number", "time", "person") else 1.0,
-        "latin": sum(t.isascii() for t in tokens) / len(tokens) if tokens else 0.0,
+        "latin": query.latin_share,
     }
     return np.array([values[name] for name in ANSWERABILITY])
 

@@ -11,8 +11,7 @@ import numpy as np
 from retrieval.answer.config import ComposerConfig
 from retrieval.answer.scoring import Candidate
 from retrieval.index import Index
-from retrieval.messages import NO_ANSWER
-from retrieval.models import Answer, DocumentInfo, Excerpt, Passage, Source
+from retrieval.models import Answer, Decision, DocumentInfo, Excerpt, Passage, Source
 from retrieval.text.arabic import STOPWORDS, normalize, stem, tokenize
 
 # a word in the original text, diacritics and tatweel included (for highlight spans)
@@ -186,7 +185,7 @@ def abstain(question: str, resolved: str, passages: list[Passage], q_stems: set[
         if p.doc_id not in seen and len(suggestions) < 3:
             seen.add(p.doc_id)
             suggestions.append(DocumentInfo(id=p.doc_id, title=p.title, source=p.source, url=p.url, date=p.date))
-    return Answer(question=question, resolved_question=resolved, abstained=True, message=NO_ANSWER,
+    return Answer(question=question, resolved_question=resolved, decision=Decision.ABSTAINED, message_id="answer.none",
                   suggestions=suggestions, passages=passages, highlight_terms=sorted(q_stems))
 
 

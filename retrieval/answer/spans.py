@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from retrieval.models import Answer
 from retrieval.text.arabic import STOPWORDS, TASHKEEL, tokenize
 from retrieval.text.calendar_ar import MONTH_PATTERN, WEEKDAY_PATTERN, fold
-from retrieval.understand.qtype import question_type
+from retrieval.understand.qtype import answer_type
 
 
 @dataclass(frozen=True)
@@ -105,21 +105,6 @@ class Span:
     start: int
     end: int
     kind: str
-
-
-def answer_type(question: str) -> str:
-    """question_type, with the time and number questions it calls "other": "في أي عام", "ما تاريخ",
-    "what year", "how old", "ما عدد"."""
-    kind = question_type(question)
-    if kind != "other":
-        return kind
-    words = " ".join(tokenize(question)[:5])
-    if re.search(r"\b(?:في|منذ|الي|حتي)? ?(?:اي|اى) (?:عام|سنه|يوم|شهر|تاريخ|قرن|وقت|عقد|فتره)\b|\bما تاريخ\b|"
-                 r"\bwhat (?:year|date|month|day|century|decade)\b|\bin which (?:year|month|century)\b", words):
-        return "time"
-    if re.search(r"\bhow old\b|\bما (?:عدد|عمر|نسبه|مساحه|طول|قيمه)\b|\bwhat (?:percentage|number)\b", words):
-        return "number"
-    return kind
 
 
 def _clean(text: str) -> tuple[str, list[int]]:
@@ -262,12 +247,12 @@ def _near(span: Span, highlights: list[tuple[int, int]]) -> int:
 def find_span(question: str, text: str, highlights: list[tuple[int, int]] | None = None,
               confidence: float | None = None, unsure: bool = False, *, types: frozenset[str] = SHIPPED_TYPES,
               min_confidence: float | None = None, min_words: int | None = None,
-              max_gap: int | None = None, event: bool | None = None) -> tuple[int, int] | None:
+              max_gap: int | None = None, event: bool | None = None, kind: str | None = None) -> tuple[int, int] | None:
     """(start, end) of the answer phrase inside ``text`` (the lead sentence), or None. Shown only when the
     question asks for a shipped type, the answer passes its type's GATES (the keywords override them), and
     the sentence holds exactly one phrase of the type that is not the question's own words (for a number,
     several are narrowed to the one that counts the question's noun)."""
-    kind = answer_type(question)
+    kind = answer_type(question) if kind is None else kind  # the Query's answer_type when the pipeline calls
     if kind not in types:
         return None
     gates = GATES.get(kind, Gates(0.0, 0, 10_000))
@@ -287,12 +272,12 @@ def find_span(question: str, text: str, highlights: list[tuple[int, int]] | None
     return found[0].start, found[0].end
 
 
-def mark_answer(answer: Answer) -> Answer:
+def mark_answer(answer: Answer, kind: str | None = None) -> Answer:
     """Set the lead excerpt's answer phrase (Excerpt.answer) when one is confidently found; the pipeline
     calls this on every composed answer."""
     if answer.abstained or not answer.excerpts:
         return answer
     lead = answer.excerpts[0]
     lead.answer = find_span(answer.resolved_question or answer.question, lead.text, lead.highlights,
-                            answer.confidence, answer.unsure)
+                            answer.confidence, answer.unsure, kind=kind)
     return answer

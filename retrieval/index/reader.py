@@ -24,6 +24,7 @@ from retrieval.index.store import TextBlob, file_digest, load_array
 from retrieval.index.writer import recover_swap
 from retrieval.models import DocumentInfo
 from retrieval.settings import Settings
+from retrieval.understand.lexicon import Lexicon
 
 
 class Index:
@@ -41,6 +42,8 @@ class Index:
         self.sentences: np.ndarray
         self.sentence_vectors: np.ndarray | None = None
         self.backend: SearchBackend
+        # the tables built from the BM25 vocabulary (English names, spelling): built once, gone with the index
+        self.lexicon = Lexicon(lambda: self.backend.term_frequencies())
 
     @classmethod
     def load(cls, index_dir: Path, settings: Settings | None = None, verify: bool = True) -> Index:

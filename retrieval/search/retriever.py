@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -15,10 +14,11 @@ from retrieval.errors import UnknownBackend
 from retrieval.index import Index
 from retrieval.models import Passage
 from retrieval.text.arabic import analyze
-from retrieval.understand.names import name_spellings, spelled_terms
+from retrieval.understand.query import DateBias, Query
 from retrieval.understand.timeframe import TimeFrame, day_of
 
 MODES = ("hybrid", "bm25", "dense")
+RANKED = 10  # the ranking an answer carries for evaluation (recall@1..10)
 RRF_K = 60
 # time in questions, chosen with bench/eval_dated.py (166 dated questions over 1,000 ANT articles,
 # hybrid; the README has the table). Passages of articles in the question's period gain PERIOD_BOOST
@@ -31,20 +31,6 @@ PERIOD_BOOST = 1.0
 RECENT_WEIGHT = 1.0
 RECENT_WINDOW = 0.5
 UNKNOWN_DAY = -1
-
-
-@dataclass(frozen=True)
-class DateBias:
-    """What time asks of one search: ``within`` keeps only articles of that period (the
-    conversation's :since/:until), ``period`` favours those of the question's period, ``recent``
-    favours the newest. Articles without a date are outside every period."""
-
-    period: TimeFrame | None = None
-    within: TimeFrame | None = None
-    recent: bool = False
-
-    def __bool__(self) -> bool:
-        return self.period is not None or self.within is not None or self.recent
 
 
 def max_sentence_similarity(index: Index, chunk_ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
@@ -136,12 +122,20 @@ class Retriever:
         days = self.chunk_days
         return (days != UNKNOWN_DAY) & (days >= lo) & (days <= hi)
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid", query_vector: np.ndarray | None = None,
+    def search(self, query: Query | str, k: int = 5, mode: str = "hybrid", query_vector: np.ndarray | None = None,
                timings: dict[str, float] | None = None, prefer: list[str] | None = None,
-               dates: DateBias | None = None) -> list[Passage]:
-        """The top ``k`` passages for ``query`` in ``mode`` (hybrid, bm25 or dense). Passages of the
-        articles in ``prefer`` (those cited in the conversation's last answer) come first among them.
-        ``dates`` restricts or favours articles by date (see DateBias); without it nothing changes."""
+               dates: DateBias | None = None, ranked: list[Passage] | None = None) -> list[Passage]:
+        """The top ``k`` passages for ``query`` in ``mode`` (hybrid, bm25 or dense): its searched text, its
+        names' Arabic spellings, its dates (see DateBias: restricts or favours articles by date) and its
+        preference (passages of the articles cited in the conversation's last answer come first among them).
+        A bare text is read as a Query with only the names step (``prefer`` and ``dates`` then apply).
+        ``ranked``, when given, receives the search's own ranking to rank 10 (with the preference applied
+        to it), for evaluation: the passages returned are its first ``k`` exactly as without it."""
+        if isinstance(query, str):
+            from retrieval.understand.understander import plain_query
+
+            query = plain_query(query, self.index.lexicon, prefer=prefer, dates=dates)
+        text, prefer, dates = query.searched, list(query.prefer), query.dates
         if mode not in MODES:
             raise UnknownBackend(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
         timings = timings if timings is not None else {}
@@ -170,7 +164,7 @@ class Retriever:
         if mode in ("hybrid", "bm25"):
             t0 = time.perf_counter()
             # Latin-script names also search by their Arabic spellings (retrieval/understand/names.py)
-            terms = analyze(query) + spelled_terms(name_spellings(self.index, query))
+            terms = analyze(text) + query.name_terms
             for scope in scopes:
                 candidate_ids.update(self._sparse_top(terms, pool, scope).tolist())
             timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
@@ -181,7 +175,7 @@ class Retriever:
             qvec = query_vector
             if qvec is None:
                 t0 = time.perf_counter()
-                qvec = self.embedder.embed_query(query)
+                qvec = self.embedder.embed_query(text)
                 timings["embed_query_ms"] = (time.perf_counter() - t0) * 1000
             t0 = time.perf_counter()
             for scope in scopes:
@@ -207,10 +201,14 @@ class Retriever:
                 fused = fused + self.sentence_weight * signal
         if dates:
             fused = self._date_bias(fused, ids, period, dates.recent)
-        order = np.argsort(-fused, kind="stable")[:k]
+        order = np.argsort(-fused, kind="stable")
         timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
         passages = [self._passage(int(ids[j]), float(fused[j]), float(bm25[j]), float(dense[j]), rank)
-                    for rank, j in enumerate(order, start=1)]
+                    for rank, j in enumerate(order[:k], start=1)]
+        if ranked is not None:  # passages of their own: the preference re-numbers ranks in place
+            top = [self._passage(int(ids[j]), float(fused[j]), float(bm25[j]), float(dense[j]), rank)
+                   for rank, j in enumerate(order[:RANKED], start=1)]
+            ranked[:] = prefer_articles(top, prefer) if prefer else top
         return prefer_articles(passages, prefer) if prefer else passages
 
     def _sparse_top(self, terms: list[str], k: int, scope: np.ndarray | None) -> np.ndarray:

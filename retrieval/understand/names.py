@@ -23,14 +23,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from anyascii import anyascii
-
-from retrieval.index.vocabulary import PerIndex
-
-if TYPE_CHECKING:
-    from retrieval.index import Index
 
 # Latin spellings of one Arabic sound, and letters Arabic lacks (p, v, the hard c, q, x) -> their Arabic stand-ins
 _DIGRAPHS = (("sh", "s"), ("th", "t"), ("kh", "k"), ("gh", "g"), ("dh", "d"), ("ph", "f"), ("ch", "s"), ("ck", "k"))
@@ -124,26 +118,3 @@ class NameBridge:
                 out[name] = found
                 taken.update(found)
         return out
-
-
-_BRIDGES: PerIndex[NameBridge] = PerIndex(NameBridge)
-
-
-def name_spellings(index: Index, question: str) -> dict[str, list[str]]:
-    """The Latin names in ``question`` that ``index`` spells -> their BM25 terms (empty for a question
-    without Latin capitals). The index's bridge is built on the first such question (from its whole BM25
-    vocabulary; bench/bench_names.py times it) and kept while the index lives."""
-    if not latin_names(question):
-        return {}
-    return prepare(index).spellings(question)
-
-
-def prepare(index: Index) -> NameBridge:
-    """The bridge of ``index``, built now if it is not yet (front ends call this off the question path:
-    LivePipeline builds it in the background at start and before switching to a new index)."""
-    return _BRIDGES.get(index)
-
-
-def spelled_terms(spellings: dict[str, list[str]]) -> list[str]:
-    """All the BM25 terms of ``name_spellings``."""
-    return [term for terms in spellings.values() for term in terms]

@@ -53,3 +53,18 @@ def type_match(qtype: str, text: str) -> float:
     if qtype == "person":
         return 1.0 if any(t in _PERSON_HINTS or t[2:] in _PERSON_HINTS for t in tokenize(text)) else 0.0
     return 0.0
+
+
+def answer_type(question: str) -> str:
+    """question_type, with the time and number questions it calls "other": "في أي عام", "ما تاريخ",
+    "what year", "how old", "ما عدد"."""
+    kind = question_type(question)
+    if kind != "other":
+        return kind
+    words = " ".join(tokenize(question)[:5])
+    if re.search(r"\b(?:في|منذ|الي|حتي)? ?(?:اي|اى) (?:عام|سنه|يوم|شهر|تاريخ|قرن|وقت|عقد|فتره)\b|\bما تاريخ\b|"
+                 r"\bwhat (?:year|date|month|day|century|decade)\b|\bin which (?:year|month|century)\b", words):
+        return "time"
+    if re.search(r"\bhow old\b|\bما (?:عدد|عمر|نسبه|مساحه|طول|قيمه)\b|\bwhat (?:percentage|number)\b", words):
+        return "number"
+    return kind

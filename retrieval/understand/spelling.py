@@ -15,8 +15,8 @@ several are; a word with no such neighbour stays as typed.
 
 ``Speller(frequencies)`` takes the index's BM25 vocabulary (term -> chunks holding it: stems, and the words
 themselves prefixed with "="); ``correct(question)`` returns the question with its corrected words
-(normalised) and the rest as written. ``speller_for(index)`` keeps one per index (the bot builds it in the
-background at start, as the English names' table).
+(normalised) and the rest as written. The loaded index owns its Speller (``index.lexicon.speller``,
+understand/lexicon.py; the bot builds it in the background at start, as the English names' table).
 
     python -m retrieval.understand.spelling --lexicon ../shared/data/ant-news/ant_news_2018.jsonl.gz   # rebuilds the lexicon
 """
@@ -32,13 +32,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from retrieval.index.vocabulary import PerIndex
 from retrieval.text.arabic import STOPWORDS, normalize, stem
-
-if TYPE_CHECKING:
-    from retrieval.index import Index
 
 log = logging.getLogger(__name__)
 
@@ -112,14 +107,6 @@ class Speller:
     def correct(self, question: str) -> str:
         """``question`` with its misspelt words corrected (``corrected`` without the pairs)."""
         return self.corrected(question)[0]
-
-
-_SPELLERS: PerIndex[Speller] = PerIndex(Speller)
-
-
-def speller_for(index: Index) -> Speller:
-    """The index's Speller, built on first use (seconds for the whole archive) and kept while the index lives."""
-    return _SPELLERS.get(index)
 
 
 def build_lexicon(articles: Iterable[str], target: Path = LEXICON, min_count: int = LEXICON_MIN_COUNT) -> int:

@@ -1,50 +1,47 @@
-"""Every sentence a user reads, in one place: the REPL and the Telegram bot word the same
-situation the same way, and a wording is reviewed (or translated) once.
+"""The front ends' own words (the REPL's help and prompts, Telegram's commands, buttons' answers, /since), in
+one place: the REPL and the Telegram bot word the same situation the same way.
 
-Only words live here; the front ends decide where they appear. Error messages meant for
-whoever runs the program (a missing index, a bad token) stay with their errors."""
+The words around an answer (the engine's messages, headings, buttons with a translation) are message ids worded
+by retrieval/answer/catalog (Arabic, English); the names below that name them are their Arabic wording, for the
+front ends' tests and for ``worded``. Error messages meant for whoever runs the program stay with their errors."""
 
 from __future__ import annotations
 
-EXAMPLE_QUESTION = "من التقى رشاد؟"
+from retrieval.answer.catalog import ar, word
+from retrieval.answer.catalog.ar import EXAMPLE_QUESTION
+
 FOLLOW_UP_EXAMPLE = "ومتى كان ذلك؟"
 
 # ---------------------------------------------------------------- the question check (every front end)
 
-EMPTY_QUESTION = f"اكتب سؤالك عن الأخبار، مثلاً: {EXAMPLE_QUESTION}"
-NO_WORDS = f"لم أجد في سؤالك كلمات أبحث عنها. اكتب سؤالك بالكلمات، مثلاً: {EXAMPLE_QUESTION}"
-TOO_LONG = "سؤالك طويل جداً ({size} حرفاً)؛ الحد {limit} حرف. اختصره من فضلك."
+EMPTY_QUESTION = ar.MESSAGES["question.empty"]
+NO_WORDS = ar.MESSAGES["question.no_words"]
+TOO_LONG = ar.MESSAGES["question.too_long"]
 
 # ---------------------------------------------------------------- greetings, thanks, goodbyes (retrieval/understand/smalltalk.py)
 
-SMALL_TALK = {
-    "salam": f"وعليكم السلام! اسألني عن الأخبار التي أعرفها، مثلاً: {EXAMPLE_QUESTION}",
-    "greeting": f"أهلاً بك! اسألني عن الأخبار التي أعرفها، مثلاً: {EXAMPLE_QUESTION}",
-    "thanks": "العفو! اسألني عن أي خبر متى شئت.",
-    "ack": f"حسناً. اسألني عن الأخبار التي أعرفها متى شئت، مثلاً: {EXAMPLE_QUESTION}",
-    "goodbye": "مع السلامة! أنا هنا متى احتجت إلى خبر.",
-}
+SMALL_TALK = {kind: ar.MESSAGES[f"small_talk.{kind}"] for kind in ("salam", "greeting", "thanks", "ack", "goodbye")}
 
 # ---------------------------------------------------------------- answers (composer and renderers)
 
-NO_ANSWER = "لم أجد إجابة لهذا السؤال في المصادر المتاحة."
+NO_ANSWER = ar.MESSAGES["answer.none"]
 # leads an answer the composer is not sure of (Answer.unsure): the excerpts follow it
-UNSURE = "هذه أقرب المقتطفات إلى سؤالك في المقالات، لكنها قد لا تجيب عنه."
-SOURCES_HEADING = "المصادر:"
-CORRECTED = "صحّحت الإملاء: "  # + "المخابرت ← المخابرات، ويتكف ← ويتكوف" (Answer.corrected)
-SUGGESTIONS_HEADING = "مقالات قريبة (ليست إجابة):"
-NO_MORE = "لا مزيد من المقتطفات."
+UNSURE = ar.MESSAGES["answer.unsure"]
+SOURCES_HEADING = ar.MESSAGES["answer.sources"]
+CORRECTED = ar.MESSAGES["answer.corrected"]
+SUGGESTIONS_HEADING = ar.MESSAGES["answer.suggestions"]
+NO_MORE = ar.MESSAGES["answer.no_more"]
 FORGOTTEN = "بدأنا محادثة جديدة؛ نسيت الأسئلة السابقة."
 # the bot's /new: it also deletes the stored answers (with their questions) and the votes on them (docs/privacy.md)
 NEW_CONVERSATION = "بدأنا محادثة جديدة؛ حذفت ما سبق من أسئلة هذه المحادثة وإجاباتي عنها والتقييمات عليها."
 # ends a reply cut at the bot's cap on messages per reply (bot/render.py MAX_REPLY_MESSAGES)
-REPLY_CUT = "(اختصرت الرد: كان أطول من أن أرسله كاملاً.)"
+REPLY_CUT = ar.MESSAGES["answer.reply_cut"]
 
 # ---------------------------------------------------------------- the terminal (bot/repl.py)
 
 REPL_BANNER = "{count} articles indexed. Type a question, or :help.  (Ctrl-D to quit)"
 REPL_PROMPT = "سؤال> "
-REPL_MORE_HINT = "(:more للمزيد)"
+REPL_MORE_HINT = ar.MESSAGES["answer.more_hint"]
 REPL_INDEX_UPDATED = "(index updated: {count} articles)"
 REPL_UNKNOWN_COMMAND = "Unknown command or value; :help lists them."
 REPL_HELP = f"""Ask a question in Arabic or English and press Enter. Commands:
@@ -64,7 +61,7 @@ ALL_DATES = "all dates"
 
 # ---------------------------------------------------------------- Telegram (bot/)
 
-MORE_BUTTON = "المزيد"
+MORE_BUTTON = ar.MESSAGES["button.more"]
 COMMAND_DESCRIPTIONS = {
     "start": "تعريف بالبوت",
     "help": "كيف تسأل",
@@ -73,11 +70,11 @@ COMMAND_DESCRIPTIONS = {
     "since": "مقالات منذ تاريخ معيّن فقط (/since off للإلغاء)",
     "latest": "أحدث العناوين مع تواريخها",
 }
-VOTE_USEFUL_BUTTON = "👍 مفيدة"
-VOTE_NOT_USEFUL_BUTTON = "👎 غير مفيدة"
-VOTE_THANKS = "شكراً، سجّلت رأيك."
-VOTE_CHANGED = {"useful": "غيّرت رأيك: الإجابة مفيدة.", "not_useful": "غيّرت رأيك: الإجابة غير مفيدة."}
-VOTE_SAME = "رأيك في هذه الإجابة مسجّل من قبل."
+VOTE_USEFUL_BUTTON = ar.MESSAGES["button.useful"]
+VOTE_NOT_USEFUL_BUTTON = ar.MESSAGES["button.not_useful"]
+VOTE_THANKS = ar.MESSAGES["vote.thanks"]
+VOTE_CHANGED = {"useful": ar.MESSAGES["vote.changed.useful"], "not_useful": ar.MESSAGES["vote.changed.not_useful"]}
+VOTE_SAME = ar.MESSAGES["vote.same"]
 VOTE_FORGOTTEN = "شكراً لك. لم أعد أحتفظ بهذه الإجابة فلم أسجّل الرأي؛ اطرح سؤالك من جديد إن شئت."
 LATEST_HEADING = "أحدث العناوين:"
 NO_DATED_ARTICLES = "لا أعرف تواريخ نشر المقالات التي عندي، فلا أستطيع ترتيبها من الأحدث. جرّب /sources"
@@ -138,51 +135,20 @@ def telegram_sources(titles: list[str], listed: int) -> str:
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- an answer to a question asked in English
+# ---------------------------------------------------------------- the catalogs' wordings by their Arabic text
 
-# The words around an answer (never the quotes: they stay as the articles wrote them) for a question
-# asked in English (Answer.language "en"). Keyed by the Arabic wording, so every wording has its
-# translation next to it and a missing one falls back to the Arabic.
-ENGLISH = {
-    SMALL_TALK["salam"]: "Wa alaikum assalam! Ask me about the news I know, for example: Who did Hassan Rashad meet in Jerusalem?",
-    SMALL_TALK["greeting"]: "Hello! Ask me about the news I know, for example: Who did Hassan Rashad meet in Jerusalem?",
-    SMALL_TALK["thanks"]: "You are welcome! Ask me about any news whenever you like.",
-    SMALL_TALK["ack"]: "All right. Ask me about the news I know whenever you like, for example: Who did Hassan Rashad meet in Jerusalem?",
-    SMALL_TALK["goodbye"]: "Goodbye! I am here whenever you need the news.",
-    TOO_LONG: "Your question is too long ({size} characters); the limit is {limit}. Please shorten it.",
-    NO_ANSWER: "I found no answer to this question in the articles I have.",
-    UNSURE: "These are the excerpts closest to your question, but they may not answer it.",
-    SOURCES_HEADING: "Sources:",
-    CORRECTED: "Spelling corrected: ",
-    SUGGESTIONS_HEADING: "Related articles (not an answer):",
-    NO_MORE: "No more excerpts.",
-    REPLY_CUT: "(Reply shortened: it was too long to send in full.)",
-    REPL_MORE_HINT: "(:more for more excerpts)",
-    MORE_BUTTON: "More",
-    VOTE_USEFUL_BUTTON: "👍 Useful",
-    VOTE_NOT_USEFUL_BUTTON: "👎 Not useful",
-    VOTE_THANKS: "Thank you, your vote is recorded.",
-    VOTE_SAME: "Your vote on this answer was already recorded.",
-    VOTE_CHANGED["useful"]: "Vote changed: the answer is useful.",
-    VOTE_CHANGED["not_useful"]: "Vote changed: the answer is not useful.",
-}
+_IDS = {text: message_id for message_id, text in ar.MESSAGES.items()}
 
 
-def question_language(question: str) -> str:
-    """"en" when most of the question's letters are Latin (asked in English), else "ar"."""
-    letters = [ch for ch in question if ch.isalpha()]
-    latin = sum(ch.isascii() for ch in letters)
-    return "en" if letters and latin > len(letters) / 2 else "ar"
+def worded(text: str, language: str) -> str:
+    """``text`` (the Arabic wording of a catalog message, as named above) in ``language``; a front end's own
+    text as it is."""
+    message_id = _IDS.get(text)
+    return word(message_id, language) if message_id else text
 
 
 def corrections_line(pairs: list[tuple[str, str]], language: str) -> str:
     """"صحّحت الإملاء: المخابرت ← المخابرات، ويتكف ← ويتكوف" (empty without corrections)."""
-    if not pairs:
-        return ""
-    arrow, comma = (" → ", ", ") if language == "en" else (" ← ", "، ")
-    return worded(CORRECTED, language) + comma.join(f"{typed}{arrow}{searched}" for typed, searched in pairs)
+    from retrieval.answer.catalog import corrections_line as line
 
-
-def worded(text: str, language: str) -> str:
-    """``text`` (one of the wordings above) in ``language``; the Arabic when there is no translation."""
-    return ENGLISH.get(text, text) if language == "en" else text
+    return line(pairs, language)
