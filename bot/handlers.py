@@ -25,6 +25,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import texts as messages
+from bot.commands import parse_date_command
 from bot.feedback import answered_record, now_iso, parse_vote_data, with_page
 from bot.rate_limit import UserRateLimit
 from bot.render import (
@@ -44,10 +45,11 @@ from bot.urls import is_web_url
 from retrieval.live import LivePipeline
 from retrieval.models import Answer, DocumentInfo
 from retrieval.pipeline import Pipeline
+from retrieval.service import Session, ask
 from retrieval.settings import Settings
 from retrieval.text.calendar_ar import format_date_ar, parse_date
 from retrieval.understand.language import question_language
-from retrieval.understand.timeframe import TimeFrame, parse_period
+from retrieval.understand.timeframe import TimeFrame
 
 log = logging.getLogger(__name__)
 
@@ -254,11 +256,12 @@ async def on_since(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         day = state.store.since(chat_id)
         await _say(update, messages.SINCE_NOW.format(day=day) if day else messages.SINCE_USAGE)
         return
-    if value.lower() in ("off", "none", "الغاء", "إلغاء"):
+    parsed = parse_date_command(value[:100], state.pipeline.newest_date())
+    if parsed.off:
         state.store.save_since(chat_id, None)
         await _say(update, messages.SINCE_OFF)
         return
-    frame = parse_period(value[:100], state.pipeline.newest_date())
+    frame = parsed.frame
     if frame is None or frame.start is None:
         await _say(update, messages.SINCE_BAD.format(value=value[:100]))
         return
@@ -316,8 +319,8 @@ async def on_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             log.warning("typing action failed for chat=%s: %s", chat.id, error)
         conversation = state.store.conversation(chat.id)
         since = state.store.since(chat.id)
-        within = TimeFrame(since, None, "", "range") if since else None
-        answer = await asyncio.to_thread(pipeline.answer, question, conversation, within=within)
+        session = Session(conversation=conversation, since=TimeFrame(since, None, "", "range") if since else None)
+        answer = await asyncio.to_thread(ask, pipeline, question, session)
         retrieval_ms = (time.perf_counter() - started) * 1000
         state.store.save_conversation(chat.id, conversation)
         vote_key = _remember_for_votes(state.store, chat.id, answer)

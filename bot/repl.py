@@ -10,11 +10,13 @@ import sys
 from pathlib import Path
 
 from bot import texts as messages
+from bot.commands import parse_date_command
 from retrieval.errors import RetrievalError, UnknownBackend
 from retrieval.models import Answer, Conversation
 from retrieval.search.retriever import MODES
+from retrieval.service import Session, ask
 from retrieval.understand.checks import check_mode
-from retrieval.understand.timeframe import TimeFrame, conversation_window, parse_period
+from retrieval.understand.timeframe import TimeFrame, conversation_window
 
 EXIT_USAGE = 2  # argparse's status for a bad flag; a refused question is a bad argument too
 
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     color = sys.stdout.isatty() and not args.no_color
     if args.question is not None:
-        answer = live.current().answer(args.question, k=k, mode=mode)
+        answer = ask(live.current(), args.question, Session(conversation=None, k=k, mode=mode))
         if answer.refused == "too_long":  # a script gets a status it can test, and nothing on stdout
             print(f"error: {answer.message}", file=sys.stderr)
             return EXIT_USAGE
@@ -126,8 +128,8 @@ def _interactive(live, k: int, mode: str, color: bool, render) -> int:
         if live.refresh():
             print(messages.REPL_INDEX_UPDATED.format(count=len(live.current().documents())), file=sys.stderr)
         try:
-            last = live.current().answer(line, conversation, k=k, mode=mode,
-                                         within=conversation_window(dates["since"], dates["until"]))
+            last = ask(live.current(), line, Session(conversation=conversation, since=dates["since"], until=dates["until"],
+                                                     k=k, mode=mode))
         except KeyboardInterrupt:
             print()
             continue
@@ -136,14 +138,10 @@ def _interactive(live, k: int, mode: str, color: bool, render) -> int:
 
 def _set_date(dates: dict, command: str, value: str, reference) -> bool:
     """``:since DATE`` / ``:until DATE`` / ``... off``; False when ``value`` is not a date."""
-    if value.lower() in ("off", "none", "الغاء", "إلغاء"):
-        dates[command] = None
-        return True
-    frame = parse_period(value, reference)
-    if frame is None:
-        return False
-    dates[command] = frame
-    return True
+    parsed = parse_date_command(value, reference)
+    if parsed.valid:
+        dates[command] = parsed.frame
+    return parsed.valid
 
 
 def _period_label(dates: dict) -> str:

@@ -177,7 +177,8 @@ def _share(part: int, whole: int) -> float | None:
 
 
 class Evaluator:
-    """Asks questions through ``pipeline.answer`` (what users see) and scores them."""
+    """Asks questions through ``pipeline.answer`` (what users see) and scores them: the answer, and for passage
+    recall the ranking of the search that made it (``Answer.ranked``, to rank 10), never a search of its own."""
 
     def __init__(self, pipeline: Pipeline, mode: str, k: int, curves: bool = False) -> None:
         self.pipeline = pipeline
@@ -206,7 +207,8 @@ class Evaluator:
                 report.unsure_hits += hit and answer.unsure
                 report.answered_sure += not answer.unsure
                 report.sure_hits += hit and not answer.unsure
-            passages = self.pipeline.retriever.search(answer.resolved_question or item.question, k=max(RECALL_KS), mode=self.mode)
+            # the ranking of the very search that made the answer (its period, the conversation's preference)
+            passages = answer.ranked
             first = next((p.rank for p in passages if contains_gold(p.text, QAItem("", item.answers))), None)
             for k in RECALL_KS:
                 report.passage_hits[k] += first is not None and first <= k

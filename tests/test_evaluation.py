@@ -137,7 +137,7 @@ class _StubRetriever:
 
 
 class _StubPipeline:
-    """Answers from a table; its retriever returns the same passages for every question."""
+    """Answers from a table; every answer carries the same ranked passages (its search's)."""
 
     def __init__(self, answers: dict[str, str], passages: list[str], unsure: tuple[str, ...] = ()) -> None:
         self.answers = answers
@@ -146,10 +146,12 @@ class _StubPipeline:
 
     def answer(self, question: str, conversation=None, *, k=None, mode=None) -> Answer:
         text = self.answers.get(question)
+        ranked = self.retriever.search(question, k=10, mode=mode or "hybrid")
         if text is None:
-            return Answer(question=question, resolved_question=question, abstained=True, message_id="answer.none")
+            return Answer(question=question, resolved_question=question, abstained=True, message_id="answer.none", ranked=ranked)
         excerpt = Excerpt(text=text, doc_id="d", start=0, end=len(text), citations=[1])
-        return Answer(question=question, resolved_question=question, excerpts=[excerpt], unsure=question in self.unsure)
+        return Answer(question=question, resolved_question=question, excerpts=[excerpt], unsure=question in self.unsure,
+                      ranked=ranked)
 
 
 def test_evaluator_counts_hits_ranks_and_abstentions() -> None:
