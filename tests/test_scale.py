@@ -184,4 +184,4 @@ def test_sigkilled_gz_build_resumes_from_its_cached_vectors(tmp_path: Path) -> N
     index = Index.load(index_dir)
     assert index.manifest.params.embedder["backend"] == "sentence-transformers"
     assert len(index) == index.manifest.counts.chunks
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ant.jsonl.gz", "index"]  # no cache or temp folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".index.lock", "ant.jsonl.gz", "index"]  # no cache or temp folder left
