@@ -25,7 +25,11 @@ sys.path.insert(0, str(ROOT))
 
 import retrieval.pipeline as pipeline_module  # noqa: E402
 from retrieval.pipeline import Pipeline  # noqa: E402
-from retrieval.search.retriever import PERIOD_BOOST, RECENT_WEIGHT, RECENT_WINDOW  # noqa: E402
+from retrieval.search.signals.recency import WINDOW as RECENT_WINDOW  # noqa: E402
+from retrieval.settings import Settings  # noqa: E402
+
+PERIOD_BOOST = Settings.model_fields["period_weight"].default
+RECENT_WEIGHT = Settings.model_fields["recency_weight"].default
 
 KINDS = ("month", "day", "latest")
 TOP_ARTICLES = 5
@@ -65,8 +69,8 @@ def read_questions(path: Path) -> list[dict]:
 def top_articles(pipeline: Pipeline, question: str, variant: Variant, mode: str, vectors: dict) -> list[str]:
     """The first TOP_ARTICLES distinct article ids for ``question`` under ``variant``."""
     retriever = pipeline.retriever
-    retriever.period_boost, retriever.recent_weight, retriever.period_filter = variant.boost, variant.recent, variant.filter
-    retriever.recent_window = variant.window
+    retriever.weights = {**retriever.weights, "period": variant.boost, "recency": variant.recent}
+    retriever.period_filter, retriever.signals["recency"].window = variant.filter, variant.window
     pipeline_module.STRIP_TIME_PHRASES = variant.strip
     bias, query = pipeline.time_of(question)
     if not variant.dates:  # the words alone (with ``strip``: the time phrase taken out all the same)
@@ -87,8 +91,8 @@ def evaluate(pipeline: Pipeline, questions: list[dict], variants: list[Variant],
     known = {doc.id for doc in pipeline.documents()}
     asked = [q for q in questions if any(g in known for g in q["gold"])]
     vectors: dict = {}
-    saved = (pipeline.retriever.period_boost, pipeline.retriever.recent_weight, pipeline.retriever.period_filter,
-             pipeline.retriever.recent_window, pipeline_module.STRIP_TIME_PHRASES)
+    saved = (dict(pipeline.retriever.weights), pipeline.retriever.period_filter,
+             pipeline.retriever.signals["recency"].window, pipeline_module.STRIP_TIME_PHRASES)
     results: dict = {"asked": len(asked), "skipped": len(questions) - len(asked), "variants": {}}
     try:
         pipeline_module.STRIP_TIME_PHRASES = True
@@ -106,8 +110,8 @@ def evaluate(pipeline: Pipeline, questions: list[dict], variants: list[Variant],
             results["variants"][variant.name] = {
                 "hits": hits, "ms_per_question": (time.perf_counter() - started) * 1000 / max(1, len(asked))}
     finally:
-        (pipeline.retriever.period_boost, pipeline.retriever.recent_weight, pipeline.retriever.period_filter,
-         pipeline.retriever.recent_window, pipeline_module.STRIP_TIME_PHRASES) = saved
+        (pipeline.retriever.weights, pipeline.retriever.period_filter,
+         pipeline.retriever.signals["recency"].window, pipeline_module.STRIP_TIME_PHRASES) = saved
     return results
 
 

@@ -41,7 +41,8 @@ def sweep_fusion(pipeline: Pipeline, qa: list[QAItem]) -> None:
         rr = 0.0
         mode = fusion if fusion in ("bm25", "dense") else "hybrid"
         if mode == "hybrid":
-            retriever.fusion, retriever.dense_weight, retriever.sentence_weight = fusion, weight, sentence_weight
+            retriever.fusion = fusion
+            retriever.weights = {**retriever.weights, "bm25": 1.0 - weight, "dense": weight, "sentence": sentence_weight}
         for item, vector in zip(qa, vectors):
             passages = retriever.search(item.question, k=10, mode=mode, query_vector=vector)
             first = next((p.rank for p in passages if contains_gold(p.text, QAItem("", item.answers))), None)

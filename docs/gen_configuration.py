@@ -53,7 +53,8 @@ MEANINGS = {
 DECISIONS = {
     "MODE": "001-hybrid-fusion", "FUSION": "001-hybrid-fusion", "DENSE_WEIGHT": "001-hybrid-fusion",
     "CHUNK_SIZE": "002-chunk-size", "CHUNK_OVERLAP": "002-chunk-size",
-    "SENTENCE_WEIGHT": "003-sentence-signal", "SENTENCE_VECTORS": "003-sentence-signal",
+    "SENTENCE_WEIGHT": "003-sentence-signal", "PERIOD_WEIGHT": "015-time-in-questions",
+    "RECENCY_WEIGHT": "015-time-in-questions", "SENTENCE_VECTORS": "003-sentence-signal",
     "BM25_BACKEND": "006-bm25-backend", "FAISS_FACTORY": "007-faiss-flat-one-thread",
     "EMBEDDER": "008-encoder-runtime", "E5_PRECISION": "008-encoder-runtime", "EMBED_DTYPE": "008-encoder-runtime",
     "READER": "014-reader-opt-in", "SPELLING": "017-spelling-correction",

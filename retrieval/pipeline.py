@@ -14,6 +14,7 @@ from retrieval.errors import UnknownBackend
 from retrieval.index import Index
 from retrieval.models import Answer, Conversation, Decision, DocumentInfo, Passage
 from retrieval.search.retriever import Retriever
+from retrieval.search.signals import weights_from
 from retrieval.settings import Settings
 from retrieval.understand.checks import Refusal, check_mode, check_question
 from retrieval.understand.followup import make_turn
@@ -49,8 +50,7 @@ class Pipeline:
         # the reader's question tower: the question's vector the composer compares with the index's
         # sentence vectors (None: the plain e5 vector, as the chunk search uses)
         self.reader = reader
-        self.retriever = Retriever(index, embedder, fusion=settings.fusion, dense_weight=settings.dense_weight,
-                                   sentence_weight=settings.sentence_weight)
+        self.retriever = Retriever(index, embedder, fusion=settings.fusion, weights=weights_from(settings))
         self.understand = Understander(index.lexicon, lambda: self.retriever.newest_day, self.retriever.has_articles_in,
                                        settings.max_question_chars, steps or Steps(spelling=settings.spelling))
         self.composer = Composer(index, composer_config or ComposerConfig(max_excerpts=settings.answer_max_excerpts,

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     fusion: str = "weighted"  # weighted | rrf
     dense_weight: float = 0.7
     sentence_weight: float = 0.3  # hybrid: weight of each chunk's best sentence-question similarity
+    period_weight: float = 1.0  # articles of the period a question names are lifted by this share of the score range
+    recency_weight: float = 1.0  # "latest" questions: the newest article near the best is lifted by this share of the range
     max_question_chars: int = 1000
     answer_max_chars: int = 530
     answer_max_excerpts: int = 5

@@ -64,16 +64,16 @@ def test_latest_moves_newer_articles_up(dated: Pipeline) -> None:
         assert with_dates.index(newest) <= without.index(newest), question
         rises += with_dates.index(newest) < without.index(newest)
     assert rises >= 1
-    # the default reorders only the candidates close to the best (RECENT_WINDOW); over every
+    # the default reorders only the candidates close to the best (signals/recency.py WINDOW); over every
     # candidate, the newest article, far below by its words, comes second
-    retriever = dated.retriever
-    saved = retriever.recent_window
-    retriever.recent_window = 1.0
+    recency = dated.retriever.signals["recency"]
+    saved = recency.window
+    recency.window = 1.0
     try:
         for question in questions:
             assert newest in top_dates(dated, question)[:2], question
     finally:
-        retriever.recent_window = saved
+        recency.window = saved
 
 
 def test_a_conversation_period_keeps_only_its_articles(dated: Pipeline) -> None:

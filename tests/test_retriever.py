@@ -155,7 +155,8 @@ def test_fusion_contract(seed_pipeline, fusion: str) -> None:
                     assert rank[a] < rank[b], (fusion, question, a, b)
         # each signal counts by its weight: with all the weight on one signal, its leader leads
         for weight, signal in ((0.0, "bm25"), (1.0, "dense")):
-            alone = Retriever(seed_pipeline.index, seed_pipeline.embedder, fusion=fusion, dense_weight=weight)
+            alone = Retriever(seed_pipeline.index, seed_pipeline.embedder, fusion=fusion,
+                              weights={"bm25": 1.0 - weight, "dense": weight})
             first = alone.search(question, k=len(seed_pipeline.index))[0]
             assert first.scores[signal] == max(p.scores[signal] for p in everything), (fusion, question, signal)
     assert led >= 5, f"only {led} seed questions have a chunk that leads both signals: the check above says little"

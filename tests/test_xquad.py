@@ -11,7 +11,8 @@ import pytest
 from retrieval.evaluation import QAItem, contains_gold, read_squad
 from retrieval.ingest.build import build_index
 from retrieval.pipeline import Pipeline
-from retrieval.search.retriever import max_sentence_similarity
+from retrieval.search.retriever import Retriever
+from retrieval.search.signals.sentence import max_sentence_similarity
 from retrieval.settings import Settings
 from tests.conftest import XQUAD
 
@@ -39,19 +40,15 @@ def xquad(tmp_path_factory) -> tuple[Pipeline, list[QAItem]]:
     return Pipeline.load(settings), qa
 
 
-def _at1(pipeline: Pipeline, qa: list[QAItem], mode: str = "hybrid", **retriever) -> float:
-    saved = {name: getattr(pipeline.retriever, name) for name in retriever}
-    for name, value in retriever.items():
-        setattr(pipeline.retriever, name, value)
-    try:
-        hits = 0
-        for item in qa:
-            passages = pipeline.retriever.search(item.question, k=1, mode=mode)
-            hits += bool(passages) and contains_gold(passages[0].text, item)
-        return hits / len(qa)
-    finally:
-        for name, value in saved.items():
-            setattr(pipeline.retriever, name, value)
+def _at1(pipeline: Pipeline, qa: list[QAItem], mode: str = "hybrid", **weights: float) -> float:
+    """Recall@1 of the pipeline's search, with some signals' ``weights`` changed (on a retriever of its own)."""
+    shipped = pipeline.retriever
+    retriever = Retriever(shipped.index, shipped.embedder, fusion=shipped.fusion, weights={**shipped.weights, **weights})
+    hits = 0
+    for item in qa:
+        passages = retriever.search(item.question, k=1, mode=mode)
+        hits += bool(passages) and contains_gold(passages[0].text, item)
+    return hits / len(qa)
 
 
 def test_chunk_sentences_are_the_sentences_inside_each_chunk(xquad) -> None:
@@ -77,11 +74,11 @@ def test_max_sentence_similarity_is_the_best_sentence(xquad) -> None:
 def test_the_sentence_signal_lifts_hybrid_retrieval(xquad) -> None:
     pipeline, qa = xquad
     with_sentences = _at1(pipeline, qa)
-    without = _at1(pipeline, qa, sentence_weight=0.0)
+    without = _at1(pipeline, qa, sentence=0.0)
     bm25, dense = _at1(pipeline, qa, mode="bm25"), _at1(pipeline, qa, mode="dense")
     print(f"recall@1 on {len(qa)} questions: hybrid {with_sentences:.3f}, without sentences {without:.3f}, "
           f"bm25 {bm25:.3f}, dense {dense:.3f}")
-    assert pipeline.retriever.sentence_weight > 0
+    assert pipeline.retriever.weights["sentence"] > 0
     assert with_sentences >= without >= max(bm25, dense) - 0.02
     assert with_sentences > max(bm25, dense)
     assert with_sentences >= 0.85
