@@ -4,6 +4,7 @@ Examples:
     python evaluate.py --corpus corpus --qa eval/seed_qa.jsonl \\
         --unanswerable eval/unanswerable.jsonl --conversations eval/conversations.jsonl
     python evaluate.py --squad ../shared/data/xquad/xquad.ar.json --json out.json --plot recall.png
+    python evaluate.py --archive data/archive/ant-500/sets/arcd_unanswerable.jsonl   # built by eval/archive.py
 
 Indexes are cached under data/eval-cache/ per corpus and settings: a second run costs only the questions.
 """
@@ -26,6 +27,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--qa", type=Path, help="QA JSONL: {question, answers, all}")
     source.add_argument("--squad", type=Path, help="SQuAD-format JSON: its paragraphs are the corpus")
+    source.add_argument("--archive", type=Path, help="an archive-scale set (python -m eval.archive build): its items name "
+                                                     "their corpus; answerable ones are scored as --qa, the others as --unanswerable")
     parser.add_argument("--corpus", type=Path, help="corpus folder or file (with --qa)")
     parser.add_argument("--unanswerable", type=Path, help="JSONL of questions the corpus cannot answer")
     parser.add_argument("--conversations", type=Path, help="JSONL of multi-turn conversations")
@@ -64,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
             docs, qa, held = read_squad(args.squad, args.holdout_articles)
             unanswerable += held
             corpus = squad_corpus(args.squad, docs, args.holdout_articles)
+        elif args.archive:
+            from eval.archive import read_set
+
+            qa, held, corpus = read_set(args.archive, args.limit)
+            unanswerable += held
         else:
             if not args.corpus:
                 print("error: --qa needs --corpus DIR", file=sys.stderr)
