@@ -17,7 +17,7 @@ from retrieval.index import Index
 from retrieval.models import Answer, Conversation, Decision, DocumentInfo, Passage
 from retrieval.search.retriever import Retriever
 from retrieval.settings import Settings
-from retrieval.understand.checks import Refusal, check_mode, check_question
+from retrieval.understand.checks import check_mode
 from retrieval.understand.followup import make_turn
 from retrieval.understand.query import Query, QueryKind
 from retrieval.understand.timeframe import TimeFrame
@@ -129,11 +129,6 @@ class Pipeline:
         return Answer(question=query.text, resolved_question=query.text, decision=decision, reason=query.refusal,
                       message_id=query.message_id, message_params=dict(query.message_params), mode=mode, k=k,
                       language=query.language)
-
-    def check(self, question: str) -> Refusal | None:
-        """The refusal ``answer`` would give ``question`` (empty, too long, no words, small talk), or None.
-        Front ends that act before answering (the bot's rate limit) ask this first."""
-        return check_question(question, self.settings.max_question_chars, small_talk=self.understand.steps.small_talk)
 
     def newest_date(self) -> date | None:
         """The newest article's date (None when none has one): the year "مارس" or "6 مارس" means."""
