@@ -40,7 +40,6 @@ from retrieval.answer.scoring import FEATURES, answerability_row, question_idf
 from retrieval.evaluation import cached_index, norm_answer, read_qa, read_squad, squad_corpus
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
-from retrieval.understand.qtype import query_stems, question_type
 
 XQUAD_AR = SHARED_DATA / "xquad" / "xquad.ar.json"
 XQUAD_EN = SHARED_DATA / "xquad" / "other-languages" / "xquad.en.json"
@@ -87,15 +86,14 @@ def near_topic_corpus() -> tuple[Path, set[tuple[int, int]]]:
 def record(pipeline: Pipeline, question: str) -> tuple[list[float], np.ndarray, np.ndarray]:
     """The question's ANSWERABILITY row, its vector and the vector of the sentence the row calls best."""
     composer = pipeline.composer
-    vector = pipeline.embedder.embed_query(question)
-    passages = pipeline.retriever.search(question, k=pipeline.settings.top_k, query_vector=vector)
+    query = pipeline.understand(question)  # the Query and the passages the pipeline composes from
+    vector, passages = pipeline.search(query)
     cands = composer.candidates(passages)
     if not cands:
         return [0.0] * len(ANSWERABILITY), vector, np.zeros_like(vector)
-    qtype = question_type(question)
-    idf = question_idf(pipeline.index, query_stems(question))
-    f = composer.features(cands, passages, vector, question, qtype, idf)
-    row = [float(v) for v in answerability_row(f, passages, question, qtype, idf)]
+    idf = question_idf(pipeline.index, set(query.stems))
+    f = composer.features(cands, passages, vector, query, idf)
+    row = [float(v) for v in answerability_row(f, passages, query, idf)]
     best = int(np.argmax(f[:, FEATURES.index("dense")] + f[:, FEATURES.index("coverage")]))
     return row, vector, np.asarray(pipeline.index.sentence_vectors[cands[best].sentence_index], np.float32)
 

@@ -4,7 +4,8 @@
     python bench/dump_answers.py --sets seed,dialect --limit 5 --out data/dumps/quick
     python bench/dump_answers.py --compare data/dumps/before data/dumps/after    # exit 1 on any difference
 
-Each question is asked through ``Pipeline.answer`` with the default settings (conversations turn by turn
+Each question is asked through ``service.ask`` (what the front ends and evaluate.py call) with the default
+settings (conversations turn by turn
 in one ``Conversation``), on the cached evaluation index ``evaluate.py`` uses (``retrieval/evaluation.py``);
 the sets are built by the scripts that score them:
 
@@ -46,6 +47,7 @@ from eval_names import XQUAD_AR, xquad_english
 from eval_typos import with_typos
 from tqdm import tqdm
 
+from retrieval import service
 from retrieval.evaluation import EVAL_CACHE, QAItem, cached_index, read_conversations, read_qa, read_squad, squad_corpus
 from retrieval.models import Answer, Conversation
 from retrieval.pipeline import Pipeline
@@ -207,7 +209,7 @@ def dump(args: argparse.Namespace) -> int:
                 conversation = None
             elif (ask.part, ask.conversation) != current:
                 conversation, current = Conversation(), (ask.part, ask.conversation)
-            row = record(name, n, ask, pipeline.answer(ask.question, conversation))
+            row = record(name, n, ask, service.ask(pipeline, ask.question, service.Session(conversation=conversation)))
             decisions[row["decision"]] += 1
             lines.append(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
         write_gzip(out / f"{name}.jsonl.gz", lines)

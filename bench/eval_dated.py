@@ -1,11 +1,11 @@
 """Dated questions: how often a right article is among the top 5 retrieved, with and without the
 date handling (retrieval/understand/timeframe.py, the retriever's DateBias), on an index (--index-dir).
 
-Each question goes through the pipeline's own steps (``Pipeline.time_of``, then
-``Retriever.search``), as ``Pipeline.answer`` does, without composing; the articles are the distinct
-articles of the passages in rank order. "without" asks the same question with ``dates=False``
-(its words alone). ``--sweep`` adds the alternatives the defaults were chosen from (a filter instead
-of a boost, other weights, the time phrase kept in the query), all in one run.
+Each question goes through the pipeline's own stages (Understand's Query, then ``Retriever.search``), as
+``Pipeline.answer`` does, without composing; each variant is a copy (Understand's steps switched, a Retriever
+with its weights), never a change to the pipeline. The articles are the distinct articles of the passages in
+rank order. "without" asks the same Query without its dates (its words alone). ``--sweep`` adds the
+alternatives the defaults were chosen from (a filter instead of a boost, other weights, the time phrase kept in the query), all in one run.
 
     python bench/eval_dated.py --index-dir data/ant                                 # the archive
     python bench/eval_dated.py --index-dir data/ant-sub1k --questions data/dated-sub1k.jsonl --sweep
@@ -14,6 +14,7 @@ of a boost, other weights, the time phrase kept in the query), all in one run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -23,10 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import retrieval.pipeline as pipeline_module  # noqa: E402
 from retrieval.pipeline import Pipeline  # noqa: E402
+from retrieval.search.retriever import Retriever  # noqa: E402
+from retrieval.search.signals.base import weights_from  # noqa: E402
 from retrieval.search.signals.recency import WINDOW as RECENT_WINDOW  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
+from retrieval.understand.query import Query  # noqa: E402
+from retrieval.understand.understander import Understander  # noqa: E402
 
 PERIOD_BOOST = Settings.model_fields["period_weight"].default
 RECENT_WEIGHT = Settings.model_fields["recency_weight"].default
@@ -66,18 +70,29 @@ def read_questions(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def top_articles(pipeline: Pipeline, question: str, variant: Variant, mode: str, vectors: dict) -> list[str]:
+def searcher(pipeline: Pipeline, variant: Variant) -> tuple[Understander, Retriever]:
+    """The Understand and Search of ``variant``: copies on ``pipeline``'s index (the pipeline itself is never changed)."""
+    settings = pipeline.settings
+    weights = {**weights_from(settings), "period": variant.boost, "recency": variant.recent}
+    retriever = Retriever(pipeline.index, pipeline.embedder, fusion=settings.fusion, weights=weights, period_filter=variant.filter)
+    retriever.signals["recency"].window = variant.window  # this copy's own signal
+    return pipeline.understand.with_steps(strip_time=variant.strip), retriever
+
+
+def query_of(understand: Understander, question: str, variant: Variant) -> Query:
+    """``question`` as ``variant`` searches it: without date handling, the words alone (with ``strip``: the time
+    phrase taken out all the same)."""
+    query = understand(question)
+    return query if variant.dates else dataclasses.replace(query, dates=None)
+
+
+def top_articles(understand: Understander, retriever: Retriever, question: str, variant: Variant, mode: str,
+                 vectors: dict) -> list[str]:
     """The first TOP_ARTICLES distinct article ids for ``question`` under ``variant``."""
-    retriever = pipeline.retriever
-    retriever.weights = {**retriever.weights, "period": variant.boost, "recency": variant.recent}
-    retriever.period_filter, retriever.signals["recency"].window = variant.filter, variant.window
-    pipeline_module.STRIP_TIME_PHRASES = variant.strip
-    bias, query = pipeline.time_of(question)
-    if not variant.dates:  # the words alone (with ``strip``: the time phrase taken out all the same)
-        bias, query = None, query if variant.strip else question
-    if query not in vectors:
-        vectors[query] = pipeline.embedder.embed_query(query)
-    passages = retriever.search(query, k=PASSAGES, mode=mode, query_vector=vectors[query], dates=bias)
+    query = query_of(understand, question, variant)
+    if query.searched not in vectors:
+        vectors[query.searched] = retriever.embedder.embed_query(query.searched)
+    passages = retriever.search(query, k=PASSAGES, mode=mode, query_vector=vectors[query.searched])
     seen: list[str] = []
     for passage in passages:
         if passage.doc_id not in seen:
@@ -91,27 +106,23 @@ def evaluate(pipeline: Pipeline, questions: list[dict], variants: list[Variant],
     known = {doc.id for doc in pipeline.documents()}
     asked = [q for q in questions if any(g in known for g in q["gold"])]
     vectors: dict = {}
-    saved = (dict(pipeline.retriever.weights), pipeline.retriever.period_filter,
-             pipeline.retriever.signals["recency"].window, pipeline_module.STRIP_TIME_PHRASES)
     results: dict = {"asked": len(asked), "skipped": len(questions) - len(asked), "variants": {}}
-    try:
-        pipeline_module.STRIP_TIME_PHRASES = True
-        for question in asked:  # every query embedded first: the timings are retrieval alone
-            for text in {question["question"], pipeline.time_of(question["question"])[1]}:
+    for question in asked:  # every query embedded first: the timings are retrieval alone
+        for strip in (True, False):
+            text = pipeline.understand.with_steps(strip_time=strip)(question["question"]).searched
+            if text not in vectors:
                 vectors[text] = pipeline.embedder.embed_query(text)
-        for variant in variants:
-            hits = {kind: [0, 0] for kind in KINDS}
-            started = time.perf_counter()
-            for question in asked:
-                found = top_articles(pipeline, question["question"], variant, mode, vectors)
-                row = hits[question["kind"]]
-                row[0] += any(g in found for g in question["gold"])
-                row[1] += 1
-            results["variants"][variant.name] = {
-                "hits": hits, "ms_per_question": (time.perf_counter() - started) * 1000 / max(1, len(asked))}
-    finally:
-        (pipeline.retriever.weights, pipeline.retriever.period_filter,
-         pipeline.retriever.signals["recency"].window, pipeline_module.STRIP_TIME_PHRASES) = saved
+    for variant in variants:
+        understand, retriever = searcher(pipeline, variant)
+        hits = {kind: [0, 0] for kind in KINDS}
+        started = time.perf_counter()
+        for question in asked:
+            found = top_articles(understand, retriever, question["question"], variant, mode, vectors)
+            row = hits[question["kind"]]
+            row[0] += any(g in found for g in question["gold"])
+            row[1] += 1
+        results["variants"][variant.name] = {
+            "hits": hits, "ms_per_question": (time.perf_counter() - started) * 1000 / max(1, len(asked))}
     return results
 
 

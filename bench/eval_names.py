@@ -15,6 +15,7 @@ on only below it), the bridge on, one row per value (0.3, the abstain threshold 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import statistics
@@ -31,7 +32,6 @@ from retrieval.settings import Settings
 
 XQUAD_AR = SHARED_DATA / "xquad" / "xquad.ar.json"
 XQUAD_EN = SHARED_DATA / "xquad" / "other-languages" / "xquad.en.json"
-_NAMES = latin.latin_names
 
 
 def english(items: list[QAItem], lower: bool = False) -> list[QAItem]:
@@ -52,18 +52,15 @@ def xquad_english(holdout: int, lower: bool = False) -> tuple[list[QAItem], list
 
 
 def run(pipeline: Pipeline, answerable: list[QAItem], unanswerable: list[QAItem], bridge: bool, floor: float | None = None) -> dict:
-    latin.latin_names = _NAMES if bridge else (lambda text: [])
+    # a variant (the names step switched, a copy of the composer config): the pipeline itself is never changed
     config = pipeline.composer.config
-    shipped = config.names_abstain_threshold
-    config.names_abstain_threshold = shipped if floor is None else floor
-    try:
-        evaluator = Evaluator(pipeline, "hybrid", 5)
-        evaluator.qa(answerable)
-        evaluator.unanswerable(unanswerable)
-        m = evaluator.report.to_dict()
-    finally:
-        latin.latin_names = _NAMES
-        config.names_abstain_threshold = shipped
+    if floor is not None:
+        config = dataclasses.replace(config, names_abstain_threshold=floor)
+    variant = pipeline.variant(steps=dataclasses.replace(pipeline.understand.steps, names=bridge), composer_config=config)
+    evaluator = Evaluator(variant, "hybrid", 5)
+    evaluator.qa(answerable)
+    evaluator.unanswerable(unanswerable)
+    m = evaluator.report.to_dict()
     u = m["unsure"]
     out = {"answerable": m["n_questions"], "unanswerable": m["abstention"]["unanswerable"]}
     if answerable:

@@ -12,6 +12,7 @@ articles out of the corpus (their questions have no answer there; they belong to
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -77,6 +78,16 @@ def figures(pipeline: Pipeline, items: list[QAItem], unanswerable: bool = False)
             "latency_p50_ms": m["latency_ms"]["p50"]}
 
 
+def with_reader(pipeline: Pipeline, tower, reader_scale: float | None = None) -> Pipeline:
+    """A pipeline on ``pipeline``'s index and embedder that reads with ``tower`` (and, given, another
+    ``reader_scale`` in a copy of its composer config): ``pipeline`` itself is never changed."""
+    config = pipeline.composer.config
+    if reader_scale is not None:
+        config = dataclasses.replace(config, reader_scale=reader_scale)
+    return Pipeline(pipeline.settings, pipeline.index, pipeline.embedder, tower, composer_config=config,
+                    steps=pipeline.understand.steps)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="append", required=True, help="FOLD=DIR of a run that held FOLD out")
@@ -119,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = Pipeline.load(cached_index(ROOT / "corpus", base))
         row = results.setdefault("seed", {}).setdefault("all", {"composer": seed_figures(pipeline)})
         for fold, tower in sorted(towers.items()):
-            pipeline.reader = tower
-            row[f"reader-{fold}"] = seed_figures(pipeline)
+            row[f"reader-{fold}"] = seed_figures(with_reader(pipeline, tower))
         print("seed", json.dumps(row, ensure_ascii=False), file=sys.stderr, flush=True)
     for name, (settings, items, unanswerable) in sets.items():
         pipeline = Pipeline.load(settings)
@@ -131,15 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             if not chosen:
                 continue
             row = results.setdefault(name, {}).setdefault(str(fold), {})
-            pipeline.reader = None
-            row["composer"] = figures(pipeline, chosen, unanswerable)
-            pipeline.reader = tower
-            default_scale = pipeline.composer.config.reader_scale
-            row["reader"] = figures(pipeline, chosen, unanswerable)
+            row["composer"] = figures(pipeline, chosen, unanswerable)  # READER=off: no tower
+            row["reader"] = figures(with_reader(pipeline, tower), chosen, unanswerable)
             for scale in (float(v) for v in args.scales.split(",") if v):
-                pipeline.composer.config.reader_scale = scale
-                row[f"reader@{scale:g}"] = figures(pipeline, chosen, unanswerable)
-            pipeline.composer.config.reader_scale = default_scale
+                row[f"reader@{scale:g}"] = figures(with_reader(pipeline, tower, scale), chosen, unanswerable)
             print(name, fold, json.dumps(row), file=sys.stderr, flush=True)
     print(f"{'set':<11} {'fold':>4} {'n':>5}  composer -> reader (and other reader_scale values)")
     for name, folds in results.items():

@@ -17,6 +17,7 @@ retrieval/answer/weights.json to ship it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -59,9 +60,9 @@ def features(pipeline: Pipeline, questions: list[str]) -> np.ndarray:
 
 
 def answer_features(pipeline: Pipeline, question: str) -> list[float]:
-    vector = pipeline.embedder.embed_query(question)
-    passages = pipeline.retriever.search(question, k=pipeline.settings.top_k, query_vector=vector)
-    return list(pipeline.composer.answerability_features(question, question, passages, vector))
+    query = pipeline.understand(question)  # the Query and the passages the pipeline composes from
+    vector, passages = pipeline.search(query)
+    return list(pipeline.composer.answerability_features(query, passages, vector))
 
 
 def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-4) -> np.ndarray:
@@ -122,8 +123,8 @@ def main() -> int:
             p = 1 / (1 + np.exp(-(np.hstack([xs, np.ones((len(xs), 1))]) @ w)))
             cells.append(f"{np.mean(p < threshold):>24.3f}")
         print(f"{threshold:>10}" + " ".join(cells) + "   (share abstained)")
-    current = seed.composer
-    current.config.weights = shipped
+    # the shipped model on a copy of the seed pipeline's composer config (the pipeline itself is never changed)
+    current = seed.variant(composer_config=dataclasses.replace(seed.composer.config, weights=shipped)).composer
     cells = [f"{np.mean([current.answerability(row) < current.config.abstain_threshold for row in xs]):>24.3f}"
              for xs, _label in sets.values()]
     print(f"{'shipped':>10}" + " ".join(cells) + f"   ({args.weights or 'weights.json'} at {current.config.abstain_threshold})")

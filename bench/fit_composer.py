@@ -23,20 +23,20 @@ for _path in (str(Path(__file__).resolve().parent.parent), str(Path(__file__).re
 
 from common import eval_set  # noqa: E402
 
-from retrieval.answer import FEATURES, load_weights, question_type, save_weights  # noqa: E402
+from retrieval.answer import FEATURES, load_weights, save_weights  # noqa: E402
 from retrieval.evaluation import QAItem, contains_gold  # noqa: E402
 
 
 def collect(pipeline, qa):
     rows = []
     for item in qa:
-        vector = pipeline.embedder.embed_query(item.question)
-        passages = pipeline.retriever.search(item.question, k=pipeline.settings.top_k, query_vector=vector)
+        query = pipeline.understand(item.question)  # the Query and the passages the pipeline composes from
+        vector, passages = pipeline.search(query)
         cands = pipeline.composer.candidates(passages)
         if not cands:
             rows.append((np.zeros((0, len(FEATURES))), np.zeros(0)))
             continue
-        x = pipeline.composer.features(cands, passages, vector, item.question, question_type(item.question))
+        x = pipeline.composer.features(cands, passages, vector, query)
         y = np.array([contains_gold(c.text, QAItem("", item.answers)) for c in cands], dtype=float)
         rows.append((x, y))
     return rows
@@ -58,13 +58,14 @@ def loss(w, rows, l2):
 
 
 def recall(pipeline, qa, weights: np.ndarray):
-    """Answer recall and mean answer length with ``weights`` (a vector in FEATURES order) as the sentence weights."""
+    """Answer recall and mean answer length with ``weights`` (a vector in FEATURES order) as the sentence weights
+    (on a variant of ``pipeline`` with a copy of its composer config: ``pipeline`` itself is never changed)."""
     config = pipeline.composer.config
     named = dict(zip(FEATURES, (float(w) for w in weights)))
-    pipeline.composer.config = dataclasses.replace(config, weights=config.weights.replace(sentence=named))
+    variant = pipeline.variant(composer_config=dataclasses.replace(config, weights=config.weights.replace(sentence=named)))
     hits = chars = 0
     for item in qa:
-        answer = pipeline.answer(item.question)
+        answer = variant.answer(item.question)
         hits += contains_gold(answer.text, item)
         chars += len(answer.text)
     return hits / len(qa), chars / len(qa)
@@ -80,7 +81,7 @@ def main() -> int:
     args = parser.parse_args()
     pipeline, qa = eval_set(squad=args.squad, chunk_size=args.chunk_size)
     start = load_weights(args.weights)
-    pipeline.composer.config.weights = start
+    pipeline = pipeline.variant(composer_config=dataclasses.replace(pipeline.composer.config, weights=start))
     # split by article: the XQuAD file lists articles in order; paragraphs/questions of one article stay together
     data = json.loads(Path(args.squad).read_text(encoding="utf-8"))["data"]
     article_of = [a for a, art in enumerate(data) for p in art["paragraphs"] for _ in p["qas"]]

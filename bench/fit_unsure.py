@@ -36,6 +36,7 @@ re-measures the band with the reader on or off. ``--rows FILE`` keeps the per-qu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -98,10 +99,10 @@ def ask_all(pipeline: Pipeline, name: str, items: list[tuple[int, QAItem]], answ
 
 def open_band(settings: Settings) -> Pipeline:
     pipeline = Pipeline.load(settings)
-    # every question answered, none flagged: the probability and the hit are measured for all
-    pipeline.composer.config.abstain_threshold = 0.0
-    pipeline.composer.config.unsure_below = 0.0
-    return pipeline
+    # every question answered, none flagged: the probability and the hit are measured for all (a copy of the
+    # composer config: the loaded pipeline itself is never changed)
+    return pipeline.variant(composer_config=dataclasses.replace(pipeline.composer.config, abstain_threshold=0.0,
+                                                                unsure_below=0.0))
 
 
 def collect(holdout: int, limit: int | None) -> list[Row]:

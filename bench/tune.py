@@ -28,9 +28,9 @@ from retrieval.pipeline import Pipeline  # noqa: E402
 
 
 def sweep_fusion(pipeline: Pipeline, qa: list[QAItem]) -> None:
-    vectors = [pipeline.embedder.embed_query(item.question) for item in qa]
+    queries = [pipeline.understand(item.question) for item in qa]  # the Queries the pipeline searches with
+    vectors = [pipeline.embedder.embed_query(query.searched) for query in queries]
     print(f"{'fusion':<10}{'w_dense':>8}{'w_sent':>8}{'@1':>8}{'@3':>8}{'@5':>8}{'MRR':>8}")
-    retriever = pipeline.retriever
     settings = [("bm25", 0.0, 0.0), ("dense", 1.0, 0.0)]
     settings += [(f, w, 0.0) for f in ("weighted", "rrf") for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
     # the third signal: each chunk's best sentence-question similarity (SENTENCE_WEIGHT)
@@ -40,11 +40,12 @@ def sweep_fusion(pipeline: Pipeline, qa: list[QAItem]) -> None:
         hits = {1: 0, 3: 0, 5: 0}
         rr = 0.0
         mode = fusion if fusion in ("bm25", "dense") else "hybrid"
-        if mode == "hybrid":
-            retriever.fusion = fusion
-            retriever.weights = {**retriever.weights, "bm25": 1.0 - weight, "dense": weight, "sentence": sentence_weight}
-        for item, vector in zip(qa, vectors):
-            passages = retriever.search(item.question, k=10, mode=mode, query_vector=vector)
+        retriever = pipeline.retriever
+        if mode == "hybrid":  # a variant with a copy of the settings: the pipeline itself is never changed
+            retriever = pipeline.variant(settings=pipeline.settings.model_copy(update={
+                "fusion": fusion, "dense_weight": weight, "sentence_weight": sentence_weight})).retriever
+        for item, query, vector in zip(qa, queries, vectors):
+            passages = retriever.search(query, k=10, mode=mode, query_vector=vector)
             first = next((p.rank for p in passages if contains_gold(p.text, QAItem("", item.answers))), None)
             for k in hits:
                 hits[k] += bool(first and first <= k)
@@ -60,11 +61,11 @@ def sweep_composer(pipeline: Pipeline, qa: list[QAItem], grid: dict[str, list[fl
     print("  ".join(f"{n:>10}" for n in names) + f"{'recall':>8}{'chars':>8}{'abst':>6}")
     results = []
     for values in itertools.product(*(grid[n] for n in names)):
-        pipeline.composer.config = with_changes(base, dict(zip(names, values)))
+        variant = pipeline.variant(composer_config=with_changes(base, dict(zip(names, values))))
         hits = chars = abstained = 0
         t0 = time.perf_counter()
         for item in qa:
-            answer = pipeline.answer(item.question)
+            answer = variant.answer(item.question)
             hits += contains_gold(answer.text, item)
             chars += len(answer.text)
             abstained += answer.abstained
@@ -72,7 +73,6 @@ def sweep_composer(pipeline: Pipeline, qa: list[QAItem], grid: dict[str, list[fl
         results.append((hits / n, values))
         print("  ".join(f"{v:>10.3g}" for v in values) + f"{hits / n:>8.3f}{chars / n:>8.0f}{abstained:>6d}"
               f"   ({(time.perf_counter() - t0) / n * 1000:.1f} ms/q)", flush=True)
-    pipeline.composer.config = base
     best = max(results)
     print("best:", dict(zip(names, best[1])), f"recall {best[0]:.3f}")
 
@@ -107,7 +107,8 @@ def main() -> int:
         if args.weights:
             from retrieval.answer import load_weights
 
-            pipeline.composer.config.weights = load_weights(args.weights)
+            pipeline = pipeline.variant(composer_config=dataclasses.replace(pipeline.composer.config,
+                                                                            weights=load_weights(args.weights)))
         sweep_composer(pipeline, qa, grid)
     return 0
 

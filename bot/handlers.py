@@ -25,11 +25,10 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import texts as messages
-from bot.commands import parse_date_command
+from bot.commands import more_key, parse_command, parse_date_command
 from bot.feedback import answered_record, now_iso, parse_vote_data, with_page
 from bot.rate_limit import UserRateLimit
 from bot.render import (
-    MORE_PREFIX,
     Block,
     Run,
     answer_markup,
@@ -42,6 +41,7 @@ from bot.render import (
 from bot.security import is_allowed
 from bot.state import PendingMore, StateStore
 from bot.urls import is_web_url
+from retrieval.answer.catalog import word
 from retrieval.live import LivePipeline
 from retrieval.models import Answer, DocumentInfo
 from retrieval.pipeline import Pipeline
@@ -53,7 +53,7 @@ from retrieval.understand.timeframe import TimeFrame
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MORE_PREFIX", "BotState"]  # bot/telegram.py routes the "more" button by its prefix
+__all__ = ["BotState"]
 
 MAX_LISTED_SOURCES = 50
 LATEST_HEADLINES = 10
@@ -293,8 +293,8 @@ async def on_latest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    command = (update.effective_message.text or "").split(maxsplit=1)[0]
-    target = command.partition("@")[2]
+    command = parse_command(update.effective_message.text or "", "/")
+    target = command.bot if command is not None else ""
     if _is_group(update) and target.lower() != (context.bot.username or "").lower():
         return  # a command for another bot, or for every bot in the group
     await _say(update, messages.UNKNOWN_COMMAND)
@@ -308,9 +308,6 @@ async def on_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         question = re.sub(rf"@{re.escape(context.bot.username)}\b", " ", question, flags=re.I)
     # one pipeline for the whole question, even if a new index is switched in meanwhile
     pipeline = state.pipeline
-    if refusal := pipeline.check(question):  # counted by the rate limit like any reply (gate)
-        await _say(update, refusal.message)
-        return
     async with state.lock_for(chat.id):
         started = time.perf_counter()
         try:
@@ -320,7 +317,10 @@ async def on_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         conversation = state.store.conversation(chat.id)
         since = state.store.since(chat.id)
         session = Session(conversation=conversation, since=TimeFrame(since, None, "", "range") if since else None)
-        answer = await asyncio.to_thread(ask, pipeline, question, session)
+        answer = await asyncio.to_thread(ask, pipeline, question, session)  # the one entry, refusals included
+        if answer.refused is not None:  # refused or small talk: the message alone, no buttons, no turn (gate counted it)
+            await _say(update, answer.message)
+            return
         retrieval_ms = (time.perf_counter() - started) * 1000
         state.store.save_conversation(chat.id, conversation)
         vote_key = _remember_for_votes(state.store, chat.id, answer)
@@ -343,7 +343,7 @@ async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     state = _state(context)
     query = update.callback_query
     chat = update.effective_chat
-    key = (query.data or "").removeprefix(MORE_PREFIX)
+    key = more_key(query.data)
     async with state.lock_for(chat.id):
         pending = state.store.pending_more(chat.id)
         if pending is None or pending.key != key:
@@ -381,11 +381,11 @@ async def on_vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.info("vote chat=%s answer=%s vote=%s replaced=%s", chat.id, key, vote, replaced)
     language = question_language(record.question)  # thanked in the language the question was asked in
     if replaced is None:
-        await query.answer(messages.worded(messages.VOTE_THANKS, language))
+        await query.answer(word("vote.thanks", language))
     elif replaced == vote:
-        await query.answer(messages.worded(messages.VOTE_SAME, language))
+        await query.answer(word("vote.same", language))
     else:
-        await query.answer(messages.worded(messages.VOTE_CHANGED[vote], language))
+        await query.answer(word(f"vote.changed.{vote}", language))
 
 
 async def on_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

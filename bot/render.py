@@ -12,20 +12,11 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from bot.commands import MORE_PREFIX, more_data
 from bot.feedback import vote_data
 from bot.telegram_html import TELEGRAM_LIMIT, Block, Run, pack_messages, runs_html, utf16_len
-from bot.texts import (
-    MORE_BUTTON,
-    NO_ANSWER,
-    REPLY_CUT,
-    SOURCES_HEADING,
-    SUGGESTIONS_HEADING,
-    VOTE_NOT_USEFUL_BUTTON,
-    VOTE_USEFUL_BUTTON,
-    corrections_line,
-    worded,
-)
 from bot.urls import is_web_url
+from retrieval.answer.catalog import corrections_line, word
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
 from retrieval.text.calendar_ar import format_date, parse_date
 from retrieval.text.relative_dates import DateNote, resolve
@@ -64,7 +55,7 @@ def shown_title(title: str, fallback: str = "") -> str:
 
 def pack_reply(blocks: list[Block], language: str = "ar") -> list[str]:
     """Blocks as at most MAX_REPLY_MESSAGES Telegram messages: what would need more is cut, and the last message
-    says so (REPLY_CUT). Text beyond what that many messages can hold is dropped before packing, so the work is
+    says so (the catalogs' answer.reply_cut). Text beyond what that many messages can hold is dropped before packing, so the work is
     bounded too, whatever the size of the text (a 400,000-character title or excerpt)."""
     budget = MAX_REPLY_MESSAGES * TELEGRAM_LIMIT  # characters: each is at least one UTF-16 unit of a message
     kept: list[Block] = []
@@ -82,7 +73,7 @@ def pack_reply(blocks: list[Block], language: str = "ar") -> list[str]:
     messages = pack_messages(kept)
     if budget > 0 and len(messages) <= MAX_REPLY_MESSAGES:
         return messages
-    return messages[: MAX_REPLY_MESSAGES - 1] + [html.escape(worded(REPLY_CUT, language), quote=False)]
+    return messages[: MAX_REPLY_MESSAGES - 1] + [html.escape(word("answer.reply_cut", language), quote=False)]
 
 
 PLAIN, WORD, ANSWER = 0, 1, 2  # the styles of an excerpt's pieces: plain, a question's word, the answer phrase
@@ -175,7 +166,7 @@ def render_terminal(answer: Answer, color: bool = False) -> str:
         if note := _date_note(excerpt_dates(answer, excerpt), language):
             lines.append(f"{_ANSI_DIM}{note}{_ANSI_RESET}" if color else note)
         lines.append("")
-    heading = worded(SOURCES_HEADING, language)
+    heading = word("answer.sources", language)
     lines.append(f"{_ANSI_BOLD}{heading}{_ANSI_RESET}" if color else heading)
     for source in _cited_sources(answer, answer.excerpts):
         date = f" ({date_label(source.date, language)})" if source.date else ""
@@ -195,9 +186,9 @@ def _terminal_piece(text: str, style: int, color: bool) -> str:
 
 
 def _render_terminal_message(answer: Answer, color: bool) -> str:
-    lines = [answer.message or worded(NO_ANSWER, answer.language)]
+    lines = [answer.message or word("answer.none", answer.language)]
     if answer.suggestions:
-        heading = worded(SUGGESTIONS_HEADING, answer.language)
+        heading = word("answer.suggestions", answer.language)
         lines += ["", f"{_ANSI_BOLD}{heading}{_ANSI_RESET}" if color else heading]
         for info in answer.suggestions:
             lines.append(f"- {info.title}" + (f" ({info.url})" if info.url else ""))
@@ -210,7 +201,7 @@ def _render_terminal_message(answer: Answer, color: bool) -> str:
 def render_telegram(answer: Answer) -> list[str]:
     """Telegram HTML messages (parse_mode HTML), each at most 4096 UTF-16 units, at most MAX_REPLY_MESSAGES
     of them (pack_reply); never none. Slow for huge text: the bot calls it off its event loop."""
-    return pack_reply(telegram_blocks(answer), answer.language) or [html.escape(worded(NO_ANSWER, answer.language))]
+    return pack_reply(telegram_blocks(answer), answer.language) or [html.escape(word("answer.none", answer.language))]
 
 
 def render_telegram_text(text: str, *, bold_first_line: bool = False) -> list[str]:
@@ -236,7 +227,7 @@ def telegram_blocks(answer: Answer) -> list[Block]:
         blocks.append(Block(tuple(runs), gap="\n\n"))
         if note := _date_note(excerpt_dates(answer, excerpt), answer.language):
             blocks.append(Block((Run(clean_text(note)),)))
-    blocks.append(Block((Run(worded(SOURCES_HEADING, answer.language), bold=True),), gap="\n\n"))
+    blocks.append(Block((Run(word("answer.sources", answer.language), bold=True),), gap="\n\n"))
     for source in _cited_sources(answer, answer.excerpts):
         blocks.append(Block(_source_runs(source, answer.language)))
     return blocks
@@ -258,17 +249,14 @@ def _suggestion_runs(info: DocumentInfo) -> tuple[Run, ...]:
 
 
 def _message_blocks(answer: Answer) -> list[Block]:
-    blocks = [Block((Run(clean_text(answer.message or worded(NO_ANSWER, answer.language))),))]
+    blocks = [Block((Run(clean_text(answer.message or word("answer.none", answer.language))),))]
     if answer.suggestions:
-        blocks.append(Block((Run(worded(SUGGESTIONS_HEADING, answer.language), bold=True),), gap="\n\n"))
+        blocks.append(Block((Run(word("answer.suggestions", answer.language), bold=True),), gap="\n\n"))
         blocks += [Block(_suggestion_runs(info)) for info in answer.suggestions]
     return blocks
 
 
 # ---------------------------------------------------------------- buttons
-
-MORE_PREFIX = "more:"
-
 
 def answer_markup(vote_key: str | None, more_key: str | None, language: str = "ar") -> InlineKeyboardMarkup | None:
     """The buttons under an answer (labelled in its ``language``): "useful / not useful" (on ``vote_key``),
@@ -277,10 +265,10 @@ def answer_markup(vote_key: str | None, more_key: str | None, language: str = "a
 
     rows = []
     if vote_key:
-        rows.append([InlineKeyboardButton(worded(VOTE_USEFUL_BUTTON, language), callback_data=vote_data("u", vote_key)),
-                     InlineKeyboardButton(worded(VOTE_NOT_USEFUL_BUTTON, language), callback_data=vote_data("n", vote_key))])
+        rows.append([InlineKeyboardButton(word("button.useful", language), callback_data=vote_data("u", vote_key)),
+                     InlineKeyboardButton(word("button.not_useful", language), callback_data=vote_data("n", vote_key))])
     if more_key:
-        rows.append([InlineKeyboardButton(worded(MORE_BUTTON, language), callback_data=MORE_PREFIX + more_key)])
+        rows.append([InlineKeyboardButton(word("button.more", language), callback_data=more_data(more_key))])
     return InlineKeyboardMarkup(rows) if rows else None
 
 

@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 from bot import texts as messages
-from bot.commands import parse_date_command
+from bot.commands import MORE, NEW, QUIT, SINCE, UNTIL, Command, parse_command, parse_date_command
+from retrieval.answer.catalog import word
 from retrieval.errors import RetrievalError, UnknownBackend
-from retrieval.models import Answer, Conversation
+from retrieval.models import Answer
 from retrieval.search.retriever import MODES
 from retrieval.service import Session, ask
 from retrieval.understand.checks import check_mode
-from retrieval.understand.timeframe import TimeFrame, conversation_window
 
 EXIT_USAGE = 2  # argparse's status for a bad flag; a refused question is a bad argument too
 
@@ -83,9 +83,8 @@ def _interactive(live, k: int, mode: str, color: bool, render) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     docs = live.current().documents()
     print(messages.REPL_BANNER.format(count=len(docs)))
-    conversation = Conversation()
-    dates: dict[str, TimeFrame | None] = {"since": None, "until": None}  # kept across :new, like :k and :mode
-    last: Answer | None = None
+    # the conversation, the period (kept across :new, like :k and :mode) and the last answer (for :more)
+    session = Session(k=k, mode=mode)
     while True:
         try:
             line = input(messages.REPL_PROMPT).strip()
@@ -94,58 +93,57 @@ def _interactive(live, k: int, mode: str, color: bool, render) -> int:
             return 0
         if not line:
             continue
-        if line.startswith(":"):
-            command, _, value = line[1:].partition(" ")
-            value = value.strip()
-            if command in ("quit", "q", "exit"):
+        command = parse_command(line, ":")
+        if command is not None:
+            if command.name == QUIT:
                 return 0
-            if command == "help":
-                print(messages.REPL_HELP.format(k=k, mode=mode, period=_period_label(dates)))
-            elif command in ("since", "until"):
-                changed = _set_date(dates, command, value, live.current().newest_date())
-                print(messages.REPL_PERIOD.format(period=_period_label(dates)) if changed
-                      else messages.REPL_BAD_DATE.format(value=value))
-            elif command == "k" and value.isdigit() and 0 < int(value) <= 50:
-                k = int(value)
-                print(f"k = {k}")
-            elif command == "mode" and value in MODES:
-                mode = value
-                print(f"mode = {mode}")
-            elif command == "more":
-                page = last.next_page(live.current().settings.answer_max_excerpts) if last else None
-                if page is None:
-                    print(messages.worded(messages.NO_MORE, last.language if last else "ar"))
-                else:
-                    last = page
-                    _show(last, render, color)
-            elif command == "new":
-                conversation = Conversation()
-                print(messages.FORGOTTEN)
-            else:
-                print(messages.REPL_UNKNOWN_COMMAND)
+            _command(command, session, live, render, color)
             continue
         # between questions: a newly built index is switched in (a refused one is logged once)
         if live.refresh():
             print(messages.REPL_INDEX_UPDATED.format(count=len(live.current().documents())), file=sys.stderr)
         try:
-            last = ask(live.current(), line, Session(conversation=conversation, since=dates["since"], until=dates["until"],
-                                                     k=k, mode=mode))
+            answer = ask(live.current(), line, session)
         except KeyboardInterrupt:
             print()
             continue
-        _show(last, render, color)
+        _show(answer, render, color)
 
 
-def _set_date(dates: dict, command: str, value: str, reference) -> bool:
-    """``:since DATE`` / ``:until DATE`` / ``... off``; False when ``value`` is not a date."""
-    parsed = parse_date_command(value, reference)
-    if parsed.valid:
-        dates[command] = parsed.frame
-    return parsed.valid
+def _command(command: Command, session: Session, live, render, color: bool) -> None:
+    """Carry out one of the REPL's commands (bot/commands.py reads them) and print what it says."""
+    name, value = command.name, command.value
+    if name == "help":
+        print(messages.REPL_HELP.format(k=session.k, mode=session.mode, period=_period_label(session)))
+    elif name in (SINCE, UNTIL):
+        parsed = parse_date_command(value, live.current().newest_date())
+        if parsed.valid:
+            setattr(session, name, parsed.frame)
+        print(messages.REPL_PERIOD.format(period=_period_label(session)) if parsed.valid
+              else messages.REPL_BAD_DATE.format(value=value))
+    elif name == "k" and value.isdigit() and 0 < int(value) <= 50:
+        session.k = int(value)
+        print(f"k = {session.k}")
+    elif name == "mode" and value in MODES:
+        session.mode = value
+        print(f"mode = {session.mode}")
+    elif name == MORE:
+        last = session.last
+        page = last.next_page(live.current().settings.answer_max_excerpts) if last else None
+        if page is None:
+            print(word("answer.no_more", last.language if last else "ar"))
+        else:
+            session.last = page
+            _show(page, render, color)
+    elif name == NEW:
+        session.forget()
+        print(messages.FORGOTTEN)
+    else:
+        print(messages.REPL_UNKNOWN_COMMAND)
 
 
-def _period_label(dates: dict) -> str:
-    window = conversation_window(dates["since"], dates["until"])
+def _period_label(session: Session) -> str:
+    window = session.within
     return window.label() if window else messages.ALL_DATES
 
 
@@ -153,7 +151,7 @@ def _show(answer: Answer, render, color: bool) -> None:
     """An answer or a page of "more", with the hint when excerpts are still held back."""
     print(render(answer, color=color))
     if answer.more:
-        print(messages.worded(messages.REPL_MORE_HINT, answer.language))
+        print(word("answer.more_hint", answer.language))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ from telegram.ext import (
 )
 
 from bot import handlers
+from bot.commands import MORE_PREFIX, NEW, SINCE
 from bot.feedback import VOTE_PREFIX
-from bot.handlers import MORE_PREFIX, BotState
+from bot.handlers import BotState
 from bot.rate_limit import UserRateLimit
 from bot.security import check_token, install_token_redaction
 from bot.state import Retention, StateStore
@@ -73,8 +74,8 @@ def build_application(
     application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
     application.add_handler(CommandHandler(["start", "help"], handlers.on_help))
     application.add_handler(CommandHandler("sources", handlers.on_sources))
-    application.add_handler(CommandHandler("new", handlers.on_new))
-    application.add_handler(CommandHandler("since", handlers.on_since))
+    application.add_handler(CommandHandler(NEW, handlers.on_new))  # the names bot/commands.py reads for both front ends
+    application.add_handler(CommandHandler(SINCE, handlers.on_since))
     application.add_handler(CommandHandler("latest", handlers.on_latest))
     application.add_handler(CallbackQueryHandler(handlers.on_more, pattern=f"^{MORE_PREFIX}"))
     application.add_handler(CallbackQueryHandler(handlers.on_vote, pattern=f"^{VOTE_PREFIX}"))

@@ -1,47 +1,23 @@
 """The front ends' own words (the REPL's help and prompts, Telegram's commands, buttons' answers, /since), in
 one place: the REPL and the Telegram bot word the same situation the same way.
 
-The words around an answer (the engine's messages, headings, buttons with a translation) are message ids worded
-by retrieval/answer/catalog (Arabic, English); the names below that name them are their Arabic wording, for the
-front ends' tests and for ``worded``. Error messages meant for whoever runs the program stay with their errors."""
+The words around an answer (the engine's messages, headings, the buttons' labels, the votes' thanks) are message
+ids worded by retrieval/answer/catalog (Arabic, English) with ``word(message_id, language)``: they are not
+repeated here. Error messages meant for whoever runs the program stay with their errors."""
 
 from __future__ import annotations
 
-from retrieval.answer.catalog import ar, word
 from retrieval.answer.catalog.ar import EXAMPLE_QUESTION
 
 FOLLOW_UP_EXAMPLE = "ومتى كان ذلك؟"
-
-# ---------------------------------------------------------------- the question check (every front end)
-
-EMPTY_QUESTION = ar.MESSAGES["question.empty"]
-NO_WORDS = ar.MESSAGES["question.no_words"]
-TOO_LONG = ar.MESSAGES["question.too_long"]
-
-# ---------------------------------------------------------------- greetings, thanks, goodbyes (retrieval/understand/smalltalk.py)
-
-SMALL_TALK = {kind: ar.MESSAGES[f"small_talk.{kind}"] for kind in ("salam", "greeting", "thanks", "ack", "goodbye")}
-
-# ---------------------------------------------------------------- answers (composer and renderers)
-
-NO_ANSWER = ar.MESSAGES["answer.none"]
-# leads an answer the composer is not sure of (Answer.unsure): the excerpts follow it
-UNSURE = ar.MESSAGES["answer.unsure"]
-SOURCES_HEADING = ar.MESSAGES["answer.sources"]
-CORRECTED = ar.MESSAGES["answer.corrected"]
-SUGGESTIONS_HEADING = ar.MESSAGES["answer.suggestions"]
-NO_MORE = ar.MESSAGES["answer.no_more"]
 FORGOTTEN = "بدأنا محادثة جديدة؛ نسيت الأسئلة السابقة."
 # the bot's /new: it also deletes the stored answers (with their questions) and the votes on them (docs/privacy.md)
 NEW_CONVERSATION = "بدأنا محادثة جديدة؛ حذفت ما سبق من أسئلة هذه المحادثة وإجاباتي عنها والتقييمات عليها."
-# ends a reply cut at the bot's cap on messages per reply (bot/render.py MAX_REPLY_MESSAGES)
-REPLY_CUT = ar.MESSAGES["answer.reply_cut"]
 
 # ---------------------------------------------------------------- the terminal (bot/repl.py)
 
 REPL_BANNER = "{count} articles indexed. Type a question, or :help.  (Ctrl-D to quit)"
 REPL_PROMPT = "سؤال> "
-REPL_MORE_HINT = ar.MESSAGES["answer.more_hint"]
 REPL_INDEX_UPDATED = "(index updated: {count} articles)"
 REPL_UNKNOWN_COMMAND = "Unknown command or value; :help lists them."
 REPL_HELP = f"""Ask a question in Arabic or English and press Enter. Commands:
@@ -61,7 +37,6 @@ ALL_DATES = "all dates"
 
 # ---------------------------------------------------------------- Telegram (bot/)
 
-MORE_BUTTON = ar.MESSAGES["button.more"]
 COMMAND_DESCRIPTIONS = {
     "start": "تعريف بالبوت",
     "help": "كيف تسأل",
@@ -70,11 +45,6 @@ COMMAND_DESCRIPTIONS = {
     "since": "مقالات منذ تاريخ معيّن فقط (/since off للإلغاء)",
     "latest": "أحدث العناوين مع تواريخها",
 }
-VOTE_USEFUL_BUTTON = ar.MESSAGES["button.useful"]
-VOTE_NOT_USEFUL_BUTTON = ar.MESSAGES["button.not_useful"]
-VOTE_THANKS = ar.MESSAGES["vote.thanks"]
-VOTE_CHANGED = {"useful": ar.MESSAGES["vote.changed.useful"], "not_useful": ar.MESSAGES["vote.changed.not_useful"]}
-VOTE_SAME = ar.MESSAGES["vote.same"]
 VOTE_FORGOTTEN = "شكراً لك. لم أعد أحتفظ بهذه الإجابة فلم أسجّل الرأي؛ اطرح سؤالك من جديد إن شئت."
 LATEST_HEADING = "أحدث العناوين:"
 NO_DATED_ARTICLES = "لا أعرف تواريخ نشر المقالات التي عندي، فلا أستطيع ترتيبها من الأحدث. جرّب /sources"
@@ -133,22 +103,3 @@ def telegram_sources(titles: list[str], listed: int) -> str:
     if len(titles) > listed:
         lines.append(f"… وغيرها ({count_articles(len(titles) - listed)}).")
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- the catalogs' wordings by their Arabic text
-
-_IDS = {text: message_id for message_id, text in ar.MESSAGES.items()}
-
-
-def worded(text: str, language: str) -> str:
-    """``text`` (the Arabic wording of a catalog message, as named above) in ``language``; a front end's own
-    text as it is."""
-    message_id = _IDS.get(text)
-    return word(message_id, language) if message_id else text
-
-
-def corrections_line(pairs: list[tuple[str, str]], language: str) -> str:
-    """"صحّحت الإملاء: المخابرت ← المخابرات، ويتكف ← ويتكوف" (empty without corrections)."""
-    from retrieval.answer.catalog import corrections_line as line
-
-    return line(pairs, language)

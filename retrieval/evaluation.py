@@ -15,6 +15,7 @@ import numpy as np
 from retrieval.ingest.build import build_index
 from retrieval.models import Answer, Conversation
 from retrieval.pipeline import Pipeline
+from retrieval.service import Session, ask
 from retrieval.settings import Settings
 from retrieval.text.arabic import normalize
 
@@ -177,8 +178,9 @@ def _share(part: int, whole: int) -> float | None:
 
 
 class Evaluator:
-    """Asks questions through ``pipeline.answer`` (what users see) and scores them: the answer, and for passage
-    recall the ranking of the search that made it (``Answer.ranked``, to rank 10), never a search of its own."""
+    """Asks questions through ``service.ask``, the very function the front ends call (what users see), and scores
+    them: the answer, and for passage recall the ranking of the search that made it (``Answer.ranked``, to rank
+    10), never a search of its own."""
 
     def __init__(self, pipeline: Pipeline, mode: str, k: int, curves: bool = False) -> None:
         self.pipeline = pipeline
@@ -190,7 +192,7 @@ class Evaluator:
 
     def ask(self, item: QAItem, conversation: Conversation | None = None) -> tuple[Answer, bool]:
         started = time.perf_counter()
-        answer = self.pipeline.answer(item.question, conversation, k=self.k, mode=self.mode)
+        answer = ask(self.pipeline, item.question, Session(conversation=conversation, k=self.k, mode=self.mode))
         self.report.latencies_ms.append((time.perf_counter() - started) * 1000)
         return answer, contains_gold(answer.text, item)
 
@@ -214,17 +216,18 @@ class Evaluator:
                 report.passage_hits[k] += first is not None and first <= k
             report.reciprocal_ranks.append(1.0 / first if first else 0.0)
             if self.curves:
-                self._curve(item, answer.resolved_question or item.question)
+                self._curve(item)
             if not hit:
                 report.failures.append({"question": item.question, "answers": item.answers, "all": item.all,
                                         "abstained": answer.abstained, "unsure": answer.unsure, "first_gold_rank": first,
                                         "shown": answer.text})
 
-    def _curve(self, item: QAItem, question: str) -> None:
-        vector = self.pipeline.embedder.embed_query(question)
+    def _curve(self, item: QAItem) -> None:
+        """Passage recall against k in each mode, for the plot: the question's Query searched in every mode."""
+        query = self.pipeline.understand(item.question)
         gold = QAItem("", item.answers)
         for mode in self._curve_hits:
-            passages = self.pipeline.retriever.search(question, k=10, mode=mode, query_vector=vector)
+            _, passages = self.pipeline.search(query, k=10, mode=mode)
             first = next((p.rank for p in passages if contains_gold(p.text, gold)), None)
             if first:
                 self._curve_hits[mode][first - 1 :] += 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from datetime import date
 
+import numpy as np
+
 from retrieval.answer import Composer, ComposerConfig
 from retrieval.embedders import Embedder
 from retrieval.embedders import from_settings as embedder_from_settings
@@ -16,7 +18,7 @@ from retrieval.models import Answer, Conversation, Decision, DocumentInfo, Passa
 from retrieval.search.retriever import Retriever
 from retrieval.search.signals import weights_from
 from retrieval.settings import Settings
-from retrieval.understand.checks import Refusal, check_mode, check_question
+from retrieval.understand.checks import check_mode
 from retrieval.understand.followup import make_turn
 from retrieval.understand.query import Query, QueryKind
 from retrieval.understand.timeframe import TimeFrame
@@ -65,10 +67,11 @@ class Pipeline:
         embedder = embedder_from_settings(settings)
         return cls(settings, index, embedder, load_reader(settings, embedder))
 
-    def variant(self, *, composer_config: ComposerConfig | None = None, steps: Steps | None = None) -> Pipeline:
-        """A pipeline on the same index, embedder and reader with another composer config or other steps
-        (experiments and tests: the pipeline itself is never changed)."""
-        return Pipeline(self.settings, self.index, self.embedder, self.reader,
+    def variant(self, *, settings: Settings | None = None, composer_config: ComposerConfig | None = None,
+                steps: Steps | None = None) -> Pipeline:
+        """A pipeline on the same index, embedder and reader with other settings (the fusion's, say), another
+        composer config or other steps (experiments and tests: the pipeline itself is never changed)."""
+        return Pipeline(settings or self.settings, self.index, self.embedder, self.reader,
                         composer_config=composer_config or self.composer.config, steps=steps or self.understand.steps)
 
     def answer(self, question: str, conversation: Conversation | None = None, *,
@@ -85,13 +88,8 @@ class Pipeline:
         if not query.searchable:
             return self.refused(query, mode, k)
         timings: dict[str, float] = {}
-        query_vector = None
-        if mode != "bm25" or self.index.sentence_vectors is not None:
-            t0 = time.perf_counter()
-            query_vector = self.embedder.embed_query(query.searched)
-            timings["embed_query_ms"] = (time.perf_counter() - t0) * 1000
         ranked: list[Passage] = []
-        passages = self.retriever.search(query, k=k, mode=mode, query_vector=query_vector, timings=timings, ranked=ranked)
+        query_vector, passages = self.search(query, k=k, mode=mode, timings=timings, ranked=ranked)
         reader_vector = None
         if self.reader is not None and self.index.sentence_vectors is not None and passages:
             t0 = time.perf_counter()
@@ -108,6 +106,22 @@ class Pipeline:
             conversation.add(make_turn(query.text, query.resolved, cited, answer.text))
         return answer
 
+    def search(self, query: Query, *, k: int | None = None, mode: str | None = None, timings: dict[str, float] | None = None,
+               ranked: list[Passage] | None = None) -> tuple[np.ndarray | None, list[Passage]]:
+        """Search: (the question's vector, the top ``k`` passages) for a Query (``pipeline.understand(text)``), as
+        ``answer`` searches; the vector is None when neither the mode nor the composer needs it (bm25 without
+        sentence vectors). ``ranked`` receives the search's ranking to rank 10 (Retriever.search)."""
+        k = k or self.settings.top_k
+        mode = check_mode(mode or self.settings.mode)
+        query_vector = None
+        if mode != "bm25" or self.index.sentence_vectors is not None:
+            t0 = time.perf_counter()
+            query_vector = self.embedder.embed_query(query.searched)
+            if timings is not None:
+                timings["embed_query_ms"] = (time.perf_counter() - t0) * 1000
+        return query_vector, self.retriever.search(query, k=k, mode=mode, query_vector=query_vector, timings=timings,
+                                                   ranked=ranked)
+
     @staticmethod
     def refused(query: Query, mode: str, k: int) -> Answer:
         """The answer to a text that is not searched: small talk answered in kind, or the refusal's message."""
@@ -115,11 +129,6 @@ class Pipeline:
         return Answer(question=query.text, resolved_question=query.text, decision=decision, reason=query.refusal,
                       message_id=query.message_id, message_params=dict(query.message_params), mode=mode, k=k,
                       language=query.language)
-
-    def check(self, question: str) -> Refusal | None:
-        """The refusal ``answer`` would give ``question`` (empty, too long, no words, small talk), or None.
-        Front ends that act before answering (the bot's rate limit) ask this first."""
-        return check_question(question, self.settings.max_question_chars, small_talk=self.understand.steps.small_talk)
 
     def newest_date(self) -> date | None:
         """The newest article's date (None when none has one): the year "مارس" or "6 مارس" means."""

@@ -13,7 +13,6 @@ from conftest import SEED_CORPUS, seed_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.texts import NO_ANSWER, UNSURE, worded
 from retrieval.answer import (
     ANSWERABILITY,
     DEFAULT_WEIGHTS,
@@ -24,6 +23,7 @@ from retrieval.answer import (
     load_weights,
     save_weights,
 )
+from retrieval.answer.catalog import word
 from retrieval.index import Index
 from retrieval.ingest.build import build_index
 from retrieval.ingest.documents import load_corpus
@@ -150,9 +150,9 @@ def test_the_same_fact_in_two_articles_is_one_excerpt_citing_both(seed_pipeline:
 def test_a_question_the_corpus_cannot_answer_abstains(seed_pipeline: Pipeline) -> None:
     answer = seed_pipeline.answer("من فاز بكأس العالم 2022؟")
     assert answer.abstained
-    assert answer.message == NO_ANSWER
+    assert answer.message == word("answer.none")
     assert answer.excerpts == [] and answer.more == [] and answer.sources == []
-    assert answer.text == NO_ANSWER
+    assert answer.text == word("answer.none")
     # suggestions are titles of nearby articles (no text that could pass for an answer)
     assert answer.suggestions
     titles = {doc.id: doc.title for doc in seed_pipeline.documents()}
@@ -376,12 +376,12 @@ def test_the_answer_is_worded_in_the_language_of_the_question(seed_pipeline: Pip
     answer = seed_pipeline.answer(question)
     assert answer.language == language
     if answer.message:  # "not sure" or "no answer": in the question's language
-        assert answer.message in ({worded(UNSURE, "en"), worded(NO_ANSWER, "en")} if language == "en" else {UNSURE, NO_ANSWER})
+        assert answer.message in {word("answer.unsure", language), word("answer.none", language)}
 
 
 def test_an_english_question_the_articles_cannot_answer_is_refused_in_english(seed_pipeline: Pipeline) -> None:
     answer = seed_pipeline.answer("What is the capital of Japan?")
     assert answer.abstained and answer.language == "en"
-    assert answer.message == answer.text == worded(NO_ANSWER, "en")
+    assert answer.message == answer.text == word("answer.none", "en")
     too_long = seed_pipeline.answer("Who " + "is " * 600 + "he?")
     assert too_long.refused == "too_long" and too_long.message.startswith("Your question is too long (")

@@ -25,7 +25,7 @@ EMPTY_QUERIES = ["", "؟؟ !!", "من ما هل", "xyzzyq plugh"]  # no term, on
 
 
 class Reference:
-    """Brute-force numpy answers over the same vectors and terms (Lucene BM25, as bm25.py)."""
+    """Brute-force numpy answers over the same vectors and terms (Lucene BM25, as backends/bm25.py)."""
 
     def __init__(self, vectors: np.ndarray, terms: list[list[str]]) -> None:
         self.vectors = np.asarray(vectors, dtype=np.float64)

@@ -144,7 +144,7 @@ class _StubPipeline:
         self.unsure = unsure  # questions answered under the "may not answer" notice
         self.retriever = _StubRetriever(passages)
 
-    def answer(self, question: str, conversation=None, *, k=None, mode=None) -> Answer:
+    def answer(self, question: str, conversation=None, *, k=None, mode=None, within=None) -> Answer:  # as service.ask calls it
         text = self.answers.get(question)
         ranked = self.retriever.search(question, k=10, mode=mode or "hybrid")
         if text is None:

@@ -16,20 +16,8 @@ from botapi_server import BotAPIServer, BotRunner
 from conftest import ROOT, clean_env, seed_settings
 from test_telegram import QUESTION, UNANSWERABLE, ask, bot_settings, more_data, no_bad_requests
 
-from bot.texts import (
-    LATEST_HEADING,
-    MORE_BUTTON,
-    NO_ANSWER,
-    NO_DATED_ARTICLES,
-    SOURCES_HEADING,
-    VOTE_CHANGED,
-    VOTE_FORGOTTEN,
-    VOTE_NOT_USEFUL_BUTTON,
-    VOTE_SAME,
-    VOTE_THANKS,
-    VOTE_USEFUL_BUTTON,
-    worded,
-)
+from bot.texts import LATEST_HEADING, NO_DATED_ARTICLES, VOTE_FORGOTTEN
+from retrieval.answer.catalog import word
 from retrieval.evaluation import read_qa
 from retrieval.text.calendar_ar import format_date_ar, parse_date
 
@@ -87,9 +75,9 @@ def test_a_vote_is_stored_with_the_answer_and_a_second_vote_replaces_it(server, 
     [reply] = ask(server, chat, QUESTION)
     expected = seed_pipeline.answer(QUESTION)
     cited = {n for excerpt in expected.excerpts for n in excerpt.citations}
-    useful = vote_data(reply, VOTE_USEFUL_BUTTON)
+    useful = vote_data(reply, word("button.useful"))
     assert len(useful.encode()) <= 64 and QUESTION not in useful
-    assert press(server, chat, reply, useful) == VOTE_THANKS
+    assert press(server, chat, reply, useful) == word("vote.thanks")
     [stored] = stored_votes(state_file)
     assert stored["chat"] == chat and stored["vote"] == "useful"
     record = stored["answer"]
@@ -100,15 +88,15 @@ def test_a_vote_is_stored_with_the_answer_and_a_second_vote_replaces_it(server, 
     for source in record["cited"]:
         assert source["title"] in reply.text  # what was stored is what the user saw
     # the other button: the vote is replaced, and the user is told so
-    assert press(server, chat, reply, vote_data(reply, VOTE_NOT_USEFUL_BUTTON)) == VOTE_CHANGED["not_useful"]
+    assert press(server, chat, reply, vote_data(reply, word("button.not_useful"))) == word("vote.changed.not_useful")
     assert [v["vote"] for v in stored_votes(state_file)] == ["not_useful"]
-    assert press(server, chat, reply, vote_data(reply, VOTE_NOT_USEFUL_BUTTON)) == VOTE_SAME
+    assert press(server, chat, reply, vote_data(reply, word("button.not_useful"))) == word("vote.same")
     assert len(stored_votes(state_file)) == 1
     # "more" shows the next page under the same vote buttons; the record grows by what it showed
     server.press_button(chat, reply.message_id, more_data(reply))
     [page] = server.wait_for_messages(chat, 2)[1:]
-    assert vote_data(page, VOTE_USEFUL_BUTTON) == useful
-    assert press(server, chat, page, useful) == VOTE_CHANGED["useful"]
+    assert vote_data(page, word("button.useful")) == useful
+    assert press(server, chat, page, useful) == word("vote.changed.useful")
     [stored] = stored_votes(state_file)
     shown = [e["text"] for e in stored["answer"]["shown"]]
     assert shown[: len(expected.excerpts)] == [e.text for e in expected.excerpts]
@@ -122,7 +110,7 @@ def test_a_vote_is_stored_with_the_answer_and_a_second_vote_replaces_it(server, 
 def test_an_abstention_is_voted_on_and_an_unknown_answer_is_answered_politely(server, bot, state_file):
     chat = 602
     [reply] = ask(server, chat, UNANSWERABLE)
-    assert press(server, chat, reply, vote_data(reply, VOTE_NOT_USEFUL_BUTTON)) == VOTE_THANKS
+    assert press(server, chat, reply, vote_data(reply, word("button.not_useful"))) == word("vote.thanks")
     mine = [v for v in stored_votes(state_file) if v["chat"] == chat]
     assert [(v["vote"], v["answer"]["abstained"], v["answer"]["question"]) for v in mine] == [
         ("not_useful", True, UNANSWERABLE)]
@@ -140,12 +128,12 @@ def test_votes_survive_a_restart(seed_pipeline, seed_index, tmp_path):
         with BotRunner(settings, seed_pipeline):
             [reply] = ask(server, 603, QUESTION)
         with BotRunner(settings, seed_pipeline):  # the answer's data is in the state: the vote counts
-            assert press(server, 603, reply, vote_data(reply, VOTE_USEFUL_BUTTON)) == VOTE_THANKS
+            assert press(server, 603, reply, vote_data(reply, word("button.useful"))) == word("vote.thanks")
         assert [(v["chat"], v["vote"], v["answer"]["question"]) for v in stored_votes(state)] == [
             (603, "useful", QUESTION)]
         state.unlink()  # an answer the state no longer holds: a polite answer, nothing recorded
         with BotRunner(settings, seed_pipeline):
-            assert press(server, 603, reply, vote_data(reply, VOTE_NOT_USEFUL_BUTTON)) == VOTE_FORGOTTEN
+            assert press(server, 603, reply, vote_data(reply, word("button.not_useful"))) == VOTE_FORGOTTEN
         assert stored_votes(state) == []
 
 
@@ -155,9 +143,9 @@ def test_votes_survive_a_restart(seed_pipeline, seed_index, tmp_path):
 def test_export_writes_one_qa_item_per_vote_and_refuses_bad_paths(server, bot, state_file, tmp_path):
     chat = 604
     [abstention] = ask(server, chat, UNANSWERABLE)
-    press(server, chat, abstention, vote_data(abstention, VOTE_NOT_USEFUL_BUTTON))
+    press(server, chat, abstention, vote_data(abstention, word("button.not_useful")))
     [reply] = ask(server, chat, QUESTION)
-    press(server, chat, reply, vote_data(reply, VOTE_USEFUL_BUTTON))
+    press(server, chat, reply, vote_data(reply, word("button.useful")))
     bot.wait_idle(server)
     votes = stored_votes(state_file)
     done = export(tmp_path, state_file, "feedback.jsonl")
@@ -246,13 +234,13 @@ def test_an_english_question_is_answered_voted_on_and_paged_in_english(server, b
     expected = seed_pipeline.answer(question)
     assert expected.language == "en" and expected.excerpts
     [reply] = ask(server, chat, question)
-    assert worded(SOURCES_HEADING, "en") in reply.text and SOURCES_HEADING not in reply.text
+    assert word("answer.sources", "en") in reply.text and word("answer.sources") not in reply.text
     assert expected.excerpts[0].text[:40] in reply.text
     labels = [b["text"] for b in reply.buttons()]
-    assert labels[:2] == [worded(VOTE_USEFUL_BUTTON, "en"), worded(VOTE_NOT_USEFUL_BUTTON, "en")]
-    assert (worded(MORE_BUTTON, "en") in labels) == bool(expected.more) and MORE_BUTTON not in labels
-    assert press(server, chat, reply, vote_data(reply, worded(VOTE_USEFUL_BUTTON, "en"))) == worded(VOTE_THANKS, "en")
-    assert press(server, chat, reply, vote_data(reply, worded(VOTE_USEFUL_BUTTON, "en"))) == worded(VOTE_SAME, "en")
+    assert labels[:2] == [word("button.useful", "en"), word("button.not_useful", "en")]
+    assert (word("button.more", "en") in labels) == bool(expected.more) and word("button.more") not in labels
+    assert press(server, chat, reply, vote_data(reply, word("button.useful", "en"))) == word("vote.thanks", "en")
+    assert press(server, chat, reply, vote_data(reply, word("button.useful", "en"))) == word("vote.same", "en")
     [unanswered] = ask(server, chat, "What is the capital of Japan?")
-    assert unanswered.text.startswith(worded(NO_ANSWER, "en"))
+    assert unanswered.text.startswith(word("answer.none", "en"))
     no_bad_requests(server)

@@ -16,7 +16,8 @@ from botapi_server import TOKEN, BotAPIServer, BotRunner, parse_html
 from bot.render import MAX_REPLY_MESSAGES, render_telegram, render_telegram_text
 from bot.security import REDACTOR, install_token_redaction
 from bot.state import Retention, StateStore
-from bot.texts import NEW_CONVERSATION, RATE_LIMITED, STALE_BUTTON, VOTE_THANKS
+from bot.texts import NEW_CONVERSATION, RATE_LIMITED, STALE_BUTTON
+from retrieval.answer.catalog import word
 from retrieval.backends import milvus_store
 from retrieval.models import Answer, Conversation, Excerpt, Source
 from retrieval.settings import Settings
@@ -42,9 +43,6 @@ class HostilePipeline:
         if question == HUGE_EXCERPT:
             return excerpt_answer()
         return self.real.answer(question, conversation, **options)
-
-    def check(self, question: str):
-        return self.real.check(question)
 
     def documents(self):
         return self.real.documents()
@@ -180,7 +178,7 @@ def test_new_deletes_the_chats_stored_answers_and_their_question_text(server, se
         vote = next(b["callback_data"] for b in answer.buttons() if b["callback_data"].startswith("vote:"))
         query = server.press_button(5401, answer.message_id, vote)
         server.wait_for(lambda: server.callback_queries[query]["answered"] is not None)
-        assert server.callback_queries[query]["answered"]["text"] == VOTE_THANKS
+        assert server.callback_queries[query]["answered"]["text"] == word("vote.thanks")
         assert rows(state, "SELECT count(*) FROM answers WHERE chat_id = 5401") == [(1,)]
         [reply] = ask(server, 5401, "/new")
         runner.wait_idle(server)
@@ -283,7 +281,7 @@ def test_a_vote_from_another_chat_is_ignored(server, seed_pipeline, seed_index, 
         query = server.press_button(5702, elsewhere.message_id, vote)  # the answer's button data, from another chat
         server.wait_for(lambda: server.callback_queries[query]["answered"] is not None)
         runner.wait_idle(server)
-    assert server.callback_queries[query]["answered"]["text"] == STALE_BUTTON  # before: VOTE_THANKS, and recorded
+    assert server.callback_queries[query]["answered"]["text"] == STALE_BUTTON  # before: word("vote.thanks"), and recorded
     assert rows(state, "SELECT count(*) FROM votes") == [(0,)]
 
 

@@ -19,7 +19,7 @@ from botapi_server import TOKEN, BotAPIServer, BotRunner
 from conftest import ROOT, SEED_CORPUS, FakeEmbedder
 
 from bot.texts import REPL_PROMPT as PROMPT
-from bot.texts import SOURCES_HEADING
+from retrieval.answer.catalog import word
 from retrieval.index import Index
 from retrieval.index.layout import CHUNKS, MANIFEST
 from retrieval.ingest.build import build_index
@@ -231,7 +231,7 @@ def test_the_bot_switches_while_twenty_chats_ask_and_cites_the_new_article(live_
                 assert all("نتنياهو" in reply.text for reply in replies)
             server.send_text(1, NEW_QUESTION)
             [after] = server.wait_for_messages(1, 2, timeout=60)[1:]
-            assert "برلين" in after.text and SOURCES_HEADING in after.text and record["title"] in after.text
+            assert "برلين" in after.text and word("answer.sources") in after.text and record["title"] in after.text
             assert bot.logs.count("switched to the new index") == 1
             assert bot.logs.count("6 documents, ") == 1
             # a damaged build is refused while the bot keeps answering from the index it has

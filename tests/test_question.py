@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import texts as messages
+from retrieval.answer.catalog import word
 from retrieval.errors import UnknownBackend
 from retrieval.models import Conversation
 from retrieval.search.retriever import MODES
@@ -18,12 +18,12 @@ LIMIT = 1000
 @pytest.mark.parametrize(
     ("question", "reason", "message"),
     [
-        ("", "empty", messages.EMPTY_QUESTION),
-        ("  \n\t ", "empty", messages.EMPTY_QUESTION),
-        ("😀🎉👍", "no_words", messages.NO_WORDS),
-        ("؟؟؟ ... !!!", "no_words", messages.NO_WORDS),
-        ("رشاد " * 300, "too_long", messages.TOO_LONG.format(size=1499, limit=LIMIT)),
-        ("؟" * 1001, "too_long", messages.TOO_LONG.format(size=1001, limit=LIMIT)),
+        ("", "empty", word("question.empty")),
+        ("  \n\t ", "empty", word("question.empty")),
+        ("😀🎉👍", "no_words", word("question.no_words")),
+        ("؟؟؟ ... !!!", "no_words", word("question.no_words")),
+        ("رشاد " * 300, "too_long", word("question.too_long").format(size=1499, limit=LIMIT)),
+        ("؟" * 1001, "too_long", word("question.too_long").format(size=1001, limit=LIMIT)),
     ],
 )
 def test_refusals_say_why(question: str, reason: str, message: str) -> None:
@@ -45,9 +45,9 @@ def test_a_long_question_is_refused_by_the_pipeline_not_cut(seed_pipeline) -> No
     assert not seed_pipeline.answer(question.strip()[:1000]).abstained
     conversation = Conversation()
     answer = seed_pipeline.answer(question, conversation)
-    expected = messages.TOO_LONG.format(size=len(question.strip()), limit=seed_pipeline.settings.max_question_chars)
+    expected = word("question.too_long").format(size=len(question.strip()), limit=seed_pipeline.settings.max_question_chars)
     assert answer.refused == "too_long" and answer.abstained
-    assert answer.message == expected == seed_pipeline.check(question).message
+    assert answer.message == expected == check_question(question, seed_pipeline.settings.max_question_chars).message
     assert answer.question == question.strip()  # kept whole
     assert answer.excerpts == [] and answer.passages == [] and answer.text == expected
     assert conversation.turns == []  # a refused question is not a turn
@@ -56,7 +56,7 @@ def test_a_long_question_is_refused_by_the_pipeline_not_cut(seed_pipeline) -> No
 def test_an_answered_question_is_not_marked_refused(seed_pipeline) -> None:
     answer = seed_pipeline.answer(QUESTION)
     assert answer.refused is None and answer.excerpts
-    assert seed_pipeline.check(QUESTION) is None
+    assert check_question(QUESTION, seed_pipeline.settings.max_question_chars) is None
 
 
 @pytest.mark.parametrize("mode", ["nonsense", "HYBRID", "bm-25"])

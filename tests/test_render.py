@@ -25,8 +25,8 @@ from bot.render import (
     render_terminal,
     utf16_len,
 )
-from bot.texts import NO_ANSWER, SOURCES_HEADING, SUGGESTIONS_HEADING, UNSURE, worded
 from retrieval.answer.catalog import ar as catalog_ar
+from retrieval.answer.catalog import word
 from retrieval.ingest.build import build_index
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
 from retrieval.pipeline import Pipeline
@@ -93,7 +93,7 @@ def test_terminal_plain_has_excerpt_citations_highlights_and_sources():
     answer = make_answer([ARABIC], [spans])
     text = render_terminal(answer, color=False)
     assert "«التقى»" in text and "«رشاد»" in text
-    assert "[1]" in text and SOURCES_HEADING in text
+    assert "[1]" in text and word("answer.sources") in text
     assert "[1] عنوان 1 — 000.txt" in text
     assert "\x1b" not in text
 
@@ -107,15 +107,15 @@ def test_terminal_abstention_lists_suggestions_as_not_an_answer():
     answer = Answer(question="س", resolved_question="س", abstained=True, message_id="answer.none",
                     suggestions=[DocumentInfo(id="a", title="مقال قريب", source="a.txt", url="https://e.x/a")])
     text = render_terminal(answer, color=False)
-    assert text.startswith(NO_ANSWER)
-    assert SUGGESTIONS_HEADING in text and "مقال قريب" in text and SOURCES_HEADING not in text
+    assert text.startswith(word("answer.none"))
+    assert word("answer.suggestions") in text and "مقال قريب" in text and word("answer.sources") not in text
 
 
 def test_terminal_more_renders_held_back_excerpts():
     answer = make_answer(["الأول."])
     answer.more = [Excerpt(text="الثاني.", doc_id="d0", start=0, end=6, citations=[1])]
     page = render_terminal(answer.next_page(5))
-    assert "الثاني." in page and "الأول." not in page and SOURCES_HEADING in page
+    assert "الثاني." in page and "الأول." not in page and word("answer.sources") in page
 
 
 def test_telegram_escapes_and_bolds_highlights():
@@ -145,13 +145,13 @@ def test_telegram_abstention_shows_message_and_labelled_suggestions(monkeypatch:
     [message] = render_telegram(answer)
     parsed = parse(message)
     assert "لم أجد <إجابة>." in "".join(parsed.text)
-    assert SUGGESTIONS_HEADING in parsed.bold and "قريب & بعيد" in "".join(parsed.text)
+    assert word("answer.suggestions") in parsed.bold and "قريب & بعيد" in "".join(parsed.text)
 
 
 def test_blank_message_still_gives_one_message(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(catalog_ar.MESSAGES, "test.blank", " \n ")
     answer = Answer(question="س", resolved_question="س", abstained=True, message_id="test.blank")
-    assert [parse(m) and m for m in render_telegram(answer)] == [NO_ANSWER]
+    assert [parse(m) and m for m in render_telegram(answer)] == [word("answer.none")]
 
 
 def test_long_answer_is_split_in_valid_messages_on_sentence_boundaries():
@@ -167,7 +167,7 @@ def test_long_answer_is_split_in_valid_messages_on_sentence_boundaries():
         # every cut falls after a full stop: each message's prose ends a sentence
     assert squash(messages[0]).endswith("النار.")
     assert squash(long_text) + "[1]" in squash("".join("".join(parse(m).text) for m in messages))
-    assert SOURCES_HEADING in messages[-1]
+    assert word("answer.sources") in messages[-1]
 
 
 def test_an_unsure_answer_split_in_messages_leads_with_the_notice_once():
@@ -177,17 +177,17 @@ def test_an_unsure_answer_split_in_messages_leads_with_the_notice_once():
     assert all(utf16_len(m) <= TELEGRAM_LIMIT for m in messages)
     # first and once (an excerpt too long to share its message follows in the next; real answers are
     # within ANSWER_MAX_CHARS, far below Telegram's limit, and stay in one message)
-    assert messages[0].startswith(UNSURE) and "".join(messages).count(UNSURE) == 1
-    assert UNSURE not in parse(messages[0]).bold  # plain words, not a highlighted term
+    assert messages[0].startswith(word("answer.unsure")) and "".join(messages).count(word("answer.unsure")) == 1
+    assert word("answer.unsure") not in parse(messages[0]).bold  # plain words, not a highlighted term
     terminal = render_terminal(answer)
-    assert terminal.startswith(UNSURE + "\n\n") and terminal.count(UNSURE) == 1
-    assert SOURCES_HEADING in terminal and "[1]" in terminal
+    assert terminal.startswith(word("answer.unsure") + "\n\n") and terminal.count(word("answer.unsure")) == 1
+    assert word("answer.sources") in terminal and "[1]" in terminal
     # a page of "more" is an answer of its own: it leads with the notice too
     held = answer.model_copy(update={"excerpts": answer.excerpts[1:], "more": answer.excerpts[1:]})
     page = held.next_page(1)
-    assert page.unsure and render_terminal(page).startswith(UNSURE)
+    assert page.unsure and render_terminal(page).startswith(word("answer.unsure"))
     data = answer_data(page)
-    assert (data["unsure"], data["confidence"], data["message"]) == (True, 0.41, UNSURE)
+    assert (data["unsure"], data["confidence"], data["message"]) == (True, 0.41, word("answer.unsure"))
 
 
 def test_unbreakable_bold_run_is_cut_with_tags_closed_and_reopened():
@@ -357,19 +357,19 @@ def test_real_answer_over_dated_seed_articles(tmp_path):
 def test_an_english_answer_words_its_frame_and_dates_in_english_and_keeps_the_quote():
     answer = dated_answer().model_copy(update={"language": "en", "message_id": "answer.unsure", "unsure": True})
     lines = render_terminal(answer, color=False).splitlines()
-    assert lines[0] == worded(UNSURE, "en")
+    assert lines[0] == word("answer.unsure", "en")
     assert lines[2] == DATED + " [1]"  # the quote as written
     assert lines[3] == DATE_NOTE_MARK + "ظهر اليوم الثلاثاء (21 October 2025); أمس (20 October 2025)"
-    assert "Sources:" in lines and SOURCES_HEADING not in lines
+    assert "Sources:" in lines and word("answer.sources") not in lines
     assert "[1] عنوان 1 (21 October 2025) — 000.txt" in lines
     text = "".join(parse("".join(render_telegram(answer))).text)
-    assert text.startswith(worded(UNSURE, "en")) and "Sources:" in text and "(21 October 2025)" in text
-    assert SOURCES_HEADING not in text and "أكتوبر" not in text
+    assert text.startswith(word("answer.unsure", "en")) and "Sources:" in text and "(21 October 2025)" in text
+    assert word("answer.sources") not in text and "أكتوبر" not in text
 
 
 def test_an_english_abstention_is_worded_in_english():
     answer = Answer(question="Who won?", resolved_question="Who won?", abstained=True, language="en",
                     suggestions=[DocumentInfo(id="a", title="عنوان", source="a.txt")])
-    assert render_terminal(answer).splitlines()[:3] == [worded(NO_ANSWER, "en"), "", worded(SUGGESTIONS_HEADING, "en")]
+    assert render_terminal(answer).splitlines()[:3] == [word("answer.none", "en"), "", word("answer.suggestions", "en")]
     text = "".join(parse("".join(render_telegram(answer))).text)
-    assert text.startswith(worded(NO_ANSWER, "en")) and worded(SUGGESTIONS_HEADING, "en") in text
+    assert text.startswith(word("answer.none", "en")) and word("answer.suggestions", "en") in text

@@ -17,8 +17,9 @@ import pytest
 from conftest import ROOT, SEED_CORPUS
 
 from bot.render import render_terminal
-from bot.texts import FORGOTTEN, NO_ANSWER, NO_MORE, REPL_MORE_HINT, REPL_PROMPT, SOURCES_HEADING, UNSURE, worded
+from bot.texts import FORGOTTEN, REPL_PROMPT
 from retrieval.answer import ComposerConfig
+from retrieval.answer.catalog import word
 from retrieval.ingest.documents import load_corpus
 from retrieval.pipeline import Pipeline
 from retrieval.settings import Settings
@@ -157,11 +158,11 @@ def test_a_session_of_questions_and_commands(repl: Terminal, seed_pipeline: Pipe
 
     answer = repl.ask(QUESTION)
     assert "نتنياهو" in answer and "ويتكوف" in answer
-    assert SOURCES_HEADING in answer
+    assert word("answer.sources") in answer
     assert "[1]" in answer and "[2]" in answer
     assert "«رشاد»" in answer  # --no-color marks the question's words with «»
     assert "\x1b[" not in answer
-    assert REPL_MORE_HINT in answer
+    assert word("answer.more_hint") in answer
 
     # :more pages what the answer holds back, page by page, as Answer.next_page does
     size = seed_pipeline.settings.answer_max_excerpts
@@ -170,9 +171,9 @@ def test_a_session_of_questions_and_commands(repl: Terminal, seed_pipeline: Pipe
     while page is not None:
         shown = repl.ask(":more")
         assert render_terminal(page) in shown
-        assert (REPL_MORE_HINT in shown) == bool(page.more)
+        assert (word("answer.more_hint") in shown) == bool(page.more)
         page = page.next_page(size)
-    assert NO_MORE in repl.ask(":more")  # every held-back excerpt was shown
+    assert word("answer.no_more") in repl.ask(":more")  # every held-back excerpt was shown
 
     assert "k = 3" in repl.ask(":k 3")
     assert "mode = bm25" in repl.ask(":mode bm25")
@@ -192,13 +193,13 @@ def test_an_english_question_is_framed_in_english_and_paged_to_the_end(repl: Ter
     expected = seed_pipeline.answer(question)
     answer = repl.ask(question)
     assert "نتنياهو" in answer  # the quote, as the article wrote it
-    assert worded(SOURCES_HEADING, "en") in answer and SOURCES_HEADING not in answer
-    assert (worded(REPL_MORE_HINT, "en") in answer) == bool(expected.more) and REPL_MORE_HINT not in answer
+    assert word("answer.sources", "en") in answer and word("answer.sources") not in answer
+    assert (word("answer.more_hint", "en") in answer) == bool(expected.more) and word("answer.more_hint") not in answer
     while expected.more:
         repl.ask(":more")
         expected = expected.next_page(seed_pipeline.settings.answer_max_excerpts)
-    assert worded(NO_MORE, "en") in repl.ask(":more")
-    assert worded(NO_ANSWER, "en") in repl.ask("What is the capital of Japan?")
+    assert word("answer.no_more", "en") in repl.ask(":more")
+    assert word("answer.none", "en") in repl.ask("What is the capital of Japan?")
     repl.send(":q\r")
     assert repl.wait() == 0
 
@@ -220,7 +221,7 @@ def test_since_and_until_filter_the_conversation_by_date(repl: Terminal) -> None
     assert "Not a date" in repl.ask(":since soon")
     assert "dates: since 2099-03-01" in repl.ask(":since آذار ٢٠٩٩")  # no article is that new
     nothing = repl.ask(QUESTION)
-    assert NO_ANSWER in nothing and "نتنياهو" not in nothing
+    assert word("answer.none") in nothing and "نتنياهو" not in nothing
     assert "dates: 2099-03-01 – 2099-12-31" in repl.ask(":until 2099")
     assert FORGOTTEN in repl.ask(":new")
     assert "now 2099-03-01 – 2099-12-31" in repl.ask(":help")  # kept across :new, like :k and :mode
@@ -321,22 +322,22 @@ def test_question_json_when_not_sure(seed_index: Path, tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     low, high = shipped_band()
     assert data["unsure"] is True and data["abstained"] is False and low <= data["confidence"] < high
-    assert data["message"] == UNSURE and data["excerpts"]
+    assert data["message"] == word("answer.unsure") and data["excerpts"]
     assert data["answer_text"] == "\n".join(e["text"] for e in data["excerpts"])  # the notice is not the answer
     text = subprocess.run([sys.executable, "-m", "bot.repl", "--index-dir", str(seed_index), "--question", IN_BAND],
                           cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8", timeout=300, check=False)
-    assert text.returncode == 0 and text.stdout.startswith(UNSURE + "\n\n")
+    assert text.returncode == 0 and text.stdout.startswith(word("answer.unsure") + "\n\n")
 
 
 def test_the_notice_leads_an_unsure_answer_and_its_more_pages(repl: Terminal, seed_pipeline: Pipeline) -> None:
     answer = seed_pipeline.answer(IN_BAND)
     assert answer.unsure and answer.more
     shown = repl.ask(IN_BAND)
-    assert UNSURE in shown and render_terminal(answer) in shown
+    assert word("answer.unsure") in shown and render_terminal(answer) in shown
     page = answer.next_page(seed_pipeline.settings.answer_max_excerpts)
     shown = repl.ask(":more")
-    assert UNSURE in shown and render_terminal(page) in shown  # a page of "more" keeps the notice
-    assert UNSURE not in repl.ask(QUESTION)  # a sure answer has none
+    assert word("answer.unsure") in shown and render_terminal(page) in shown  # a page of "more" keeps the notice
+    assert word("answer.unsure") not in repl.ask(QUESTION)  # a sure answer has none
 
 
 def test_question_json_when_abstaining(seed_index: Path, tmp_path: Path) -> None:

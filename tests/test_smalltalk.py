@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest import ROOT, SHARED, XQUAD
 
-from bot.texts import SMALL_TALK, worded
+from retrieval.answer.catalog import word
 from retrieval.models import Conversation
 from retrieval.pipeline import Pipeline
 from retrieval.understand.smalltalk import small_talk, without_greeting
@@ -61,7 +61,7 @@ def test_small_talk_is_answered_in_kind_and_in_the_users_language(seed_pipeline:
                                  ("thanks!", "thanks", "en")):
         answer = seed_pipeline.answer(text)
         assert answer.refused == "small_talk" and answer.passages == [] and answer.excerpts == []
-        assert answer.message == worded(SMALL_TALK[kind], language) and answer.language == language
+        assert answer.message == word(f"small_talk.{kind}", language) and answer.language == language
     assert seed_pipeline.answer("السلام عليكم").message.startswith("وعليكم السلام")
 
 

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 from botapi_server import parse_html
-from conftest import clean_env
+from conftest import EVAL, clean_env
 from test_render import make_answer, parse
 
 from bot.render import ANSWER_MARK, answer_data, render_telegram, render_terminal
-from retrieval.answer.spans import find_span, number_spans, time_spans
-from retrieval.models import Answer, Excerpt
+from retrieval.answer.spans import SHIPPED_TYPES, find_span, number_spans, time_spans
+from retrieval.evaluation import read_conversations, read_qa
+from retrieval.models import Answer, Conversation, Excerpt
 from retrieval.pipeline import Pipeline
-from retrieval.understand.qtype import answer_type
+from retrieval.understand.qtype import answer_type, asked_words
 
 # sentences of the seed corpus and of XQuAD-ar, verbatim
 WAR = ("واندلعت الحرب بعد الهجوم الذي وقع في 7 تشرين الأول/أكتوبر على جنوب إسرائيل وأسفر عن مقتل 1194 شخصا، "
@@ -130,6 +131,26 @@ def test_no_confident_span_no_bold(seed_pipeline: Pipeline, question: str):
     assert all(e.answer is None for e in answer.excerpts + answer.more)
     assert all("<u>" not in m for m in render_telegram(answer))
     assert ANSWER_MARK not in render_terminal(answer, color=False)
+
+
+def test_the_query_reads_what_the_question_text_gave(seed_pipeline: Pipeline):
+    """find_span from Understand's Query (its answer_type and AskedWords) finds what it found from the resolved
+    question's text, for every seed question, a conversation's follow-ups and a number question's gates."""
+    asks = [(item.question, None) for item in read_qa(EVAL / "seed_qa.jsonl")]
+    for conv in read_conversations(EVAL / "conversations.jsonl")[:3]:
+        conversation = Conversation()
+        asks += [(turn.question, conversation) for turn in conv.turns]
+    for question, conversation in asks:
+        query = seed_pipeline.understand(question, conversation)
+        answer = seed_pipeline.answer(question, conversation)
+        assert query.asked == asked_words(answer.resolved_question)
+        for excerpt in answer.excerpts[:1]:
+            for types in (SHIPPED_TYPES, frozenset({"time", "number"})):
+                expected = find_span(answer.resolved_question, excerpt.text, excerpt.highlights, answer.confidence,
+                                     answer.unsure, kind=query.answer_type, types=types)
+                assert find_span(query, excerpt.text, excerpt.highlights, answer.confidence, answer.unsure,
+                                 types=types) == expected
+            assert excerpt.answer == find_span(query, excerpt.text, excerpt.highlights, answer.confidence, answer.unsure)
 
 
 def test_the_reader_keeps_the_hook(seed_pipeline: Pipeline):

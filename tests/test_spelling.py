@@ -12,7 +12,7 @@ import pytest
 from test_render import parse
 
 from bot.render import answer_data, render_telegram, render_terminal
-from bot.texts import corrections_line
+from retrieval.answer.catalog import corrections_line
 from retrieval.pipeline import Pipeline
 from retrieval.understand.spelling import LEXICON, Speller, build_lexicon, lexicon
 

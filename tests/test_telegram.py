@@ -14,26 +14,17 @@ from bot.render import TELEGRAM_LIMIT, render_telegram, utf16_len
 from bot.texts import (
     COMMAND_DESCRIPTIONS,
     EDITED,
-    EMPTY_QUESTION,
-    MORE_BUTTON,
     NEW_CONVERSATION,
-    NO_ANSWER,
-    NO_WORDS,
     NOT_ALLOWED,
     RATE_LIMITED,
     SINCE_OFF,
     SINCE_USAGE,
-    SMALL_TALK,
     SORRY,
-    SOURCES_HEADING,
     STALE_BUTTON,
-    SUGGESTIONS_HEADING,
     TEXT_ONLY,
-    VOTE_NOT_USEFUL_BUTTON,
-    VOTE_USEFUL_BUTTON,
     count_articles,
-    worded,
 )
+from retrieval.answer.catalog import word
 from retrieval.models import Answer, Conversation, Excerpt, Source
 from retrieval.settings import Settings
 
@@ -66,9 +57,6 @@ class ScriptedPipeline:
                 sources=[Source(number=1, doc_id="x", title="مقال طويل", source="x.txt", url="https://e.x/?a=1&b=2")],
             )
         return self.real.answer(question, conversation, **options)
-
-    def check(self, question: str):
-        return self.real.check(question)
 
     def documents(self):
         return self.real.documents()
@@ -120,7 +108,7 @@ def ask(server: BotAPIServer, chat_id: int, text: str, replies: int = 1, **optio
 
 def more_data(message) -> str | None:
     """The callback data of the message's "more" button (None: it has none)."""
-    return next((b["callback_data"] for b in message.buttons() if b["text"] == MORE_BUTTON), None)
+    return next((b["callback_data"] for b in message.buttons() if b["text"] == word("button.more")), None)
 
 
 def no_bad_requests(server: BotAPIServer) -> None:
@@ -134,9 +122,9 @@ def no_bad_requests(server: BotAPIServer) -> None:
 def test_question_is_answered_with_citations_and_sources(server, bot):
     [reply] = ask(server, 101, QUESTION)
     assert "نتنياهو" in reply.text and "ويتكوف" in reply.text
-    assert SOURCES_HEADING in reply.text and "[1]" in reply.text
+    assert word("answer.sources") in reply.text and "[1]" in reply.text
     assert any(entity["type"] == "bold" for entity in reply.entities)  # highlighted terms
-    assert [button["text"] for button in reply.buttons()] == [VOTE_USEFUL_BUTTON, VOTE_NOT_USEFUL_BUTTON, MORE_BUTTON]
+    assert [button["text"] for button in reply.buttons()] == [word("button.useful"), word("button.not_useful"), word("button.more")]
     assert server.actions[101] == ["typing"]
     bot.wait_idle(server)
     assert bot.logs.count("answered chat=101 ") == 1
@@ -167,7 +155,7 @@ def test_a_greeting_is_answered_in_kind_without_buttons(server, bot):
     [reply] = ask(server, 113, "السلام عليكم")
     assert reply.text.startswith("وعليكم السلام") and QUESTION in reply.text and reply.buttons() == []
     [reply] = ask(server, 113, "thanks!")
-    assert reply.text == worded(SMALL_TALK["thanks"], "en") and reply.buttons() == []
+    assert reply.text == word("small_talk.thanks", "en") and reply.buttons() == []
     no_bad_requests(server)
 
 
@@ -208,7 +196,7 @@ def test_since_sets_a_period_for_the_chat_kept_across_new_and_lifted_by_off(serv
     [now] = ask(server, 141, "/since")
     assert "2099-03-01" in now.text
     [nothing] = ask(server, 141, QUESTION)  # no article is that new: nothing to quote
-    assert nothing.text.startswith(NO_ANSWER) and "نتنياهو" not in nothing.text
+    assert nothing.text.startswith(word("answer.none")) and "نتنياهو" not in nothing.text
     ask(server, 141, "/new")
     assert str(store.since(141)) == "2099-03-01"  # a setting of the chat, not part of the conversation
     [other] = ask(server, 142, QUESTION)  # another chat is not filtered
@@ -225,10 +213,10 @@ def test_unanswerable_question_gets_the_abstention_message(server, bot, seed_pip
     assert expected.abstained
     [reply] = ask(server, 106, UNANSWERABLE)
     assert reply.text.startswith(expected.message)
-    assert SOURCES_HEADING not in reply.text and more_data(reply) is None
-    assert [b["text"] for b in reply.buttons()] == [VOTE_USEFUL_BUTTON, VOTE_NOT_USEFUL_BUTTON]  # an abstention is voted on too
+    assert word("answer.sources") not in reply.text and more_data(reply) is None
+    assert [b["text"] for b in reply.buttons()] == [word("button.useful"), word("button.not_useful")]  # an abstention is voted on too
     if expected.suggestions:
-        assert SUGGESTIONS_HEADING in reply.text
+        assert word("answer.suggestions") in reply.text
 
 
 def test_more_button_shows_next_excerpts_then_goes_stale(server, bot, seed_pipeline):
@@ -241,7 +229,7 @@ def test_more_button_shows_next_excerpts_then_goes_stale(server, bot, seed_pipel
     assert held_back[0].text[:40] in more[0].text
     server.wait_for(lambda: server.callback_queries[query]["answered"] is not None)
     kept = server.messages[(107, answer_message.message_id)]["reply_markup"]["inline_keyboard"]
-    assert [[b["text"] for b in row] for row in kept] == [[VOTE_USEFUL_BUTTON, VOTE_NOT_USEFUL_BUTTON]]  # "more" removed
+    assert [[b["text"] for b in row] for row in kept] == [[word("button.useful"), word("button.not_useful")]]  # "more" removed
     stale = server.press_button(107, answer_message.message_id, data)  # the same button again
     server.wait_for(lambda: server.callback_queries[stale]["answered"] is not None)
     assert server.callback_queries[stale]["answered"]["text"] == STALE_BUTTON
@@ -279,7 +267,7 @@ def test_long_answer_arrives_in_two_valid_messages(server, bot):
         assert utf16_len(message.text) <= TELEGRAM_LIMIT
         parse_html(message.html)
     assert "&" in messages[0].text and "<الهدنة>" in messages[0].text
-    assert SOURCES_HEADING in messages[-1].text
+    assert word("answer.sources") in messages[-1].text
     no_bad_requests(server)
 
 
@@ -317,10 +305,11 @@ def test_bad_inputs_get_short_replies_and_never_a_400(server, bot, seed_pipeline
     assert len(texts) == ask_count
     assert texts.count(TEXT_ONLY) == 5
     assert texts.count(EDITED) == 1
-    assert texts.count(EMPTY_QUESTION) == 1 and texts.count(NO_WORDS) == 2
+    assert texts.count(word("question.empty")) == 1 and texts.count(word("question.no_words")) == 2
     # the pipeline's refusal, word for word (the REPL prints the same; tests/test_repl.py)
-    assert texts.count(seed_pipeline.check(too_long).message) == 1
-    assert "طويل جداً (3999 حرفاً)؛ الحد 1000 حرف" in seed_pipeline.check(too_long).message
+    refusal = seed_pipeline.answer(too_long)
+    assert refusal.refused == "too_long" and texts.count(refusal.message) == 1
+    assert "طويل جداً (3999 حرفاً)؛ الحد 1000 حرف" in refusal.message
     assert sum("نتنياهو" in text for text in texts) >= 2  # the marked-up and the RTL-marked questions
     no_bad_requests(server)
     [reply] = ask(server, chat, QUESTION)  # still answering
@@ -417,7 +406,7 @@ def test_conversation_and_more_button_survive_a_restart(own_server, seed_pipelin
     with BotRunner(settings, seed_pipeline) as second:
         server.press_button(4001, answer.message_id, more_data(answer))
         [more] = server.wait_for_messages(4001, 2)[1:]
-        assert SOURCES_HEADING in more.text
+        assert word("answer.sources") in more.text
         [reply] = ask(server, 4001, FOLLOW_UP)
         assert "الثلاثاء" in reply.text
         assert TOKEN not in second.logs.text()

@@ -1,5 +1,5 @@
 """The "not sure" band on the real seed corpus: between ComposerConfig.abstain_threshold and
-unsure_below the answer is shown under messages.UNSURE; above it plainly; below it the bot abstains
+unsure_below the answer is shown under the notice (catalog id answer.unsure); above it plainly; below it the bot abstains
 as before. The flag reaches every front end (terminal, Telegram HTML, JSON, a stored "more" page)
 and evaluate.py counts it.
 
@@ -19,10 +19,12 @@ from conftest import EVAL
 
 from bot.render import answer_data, render_telegram, render_terminal
 from bot.state import PendingMore, StateStore
-from bot.texts import NO_ANSWER, UNSURE
+from retrieval.answer.catalog import word
 from retrieval.evaluation import Evaluator, contains_gold, read_qa
 from retrieval.models import Answer
 from retrieval.pipeline import Pipeline
+
+UNSURE, NO_ANSWER = word("answer.unsure"), word("answer.none")  # their Arabic wording
 
 # near-topic: the articles name Rashad many times, never his age (measured 0.443: inside the band)
 IN_BAND = "كم عمر اللواء حسن رشاد؟"

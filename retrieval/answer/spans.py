@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from retrieval.models import Answer
 from retrieval.text.arabic import STOPWORDS, TASHKEEL, tokenize
 from retrieval.text.calendar_ar import MONTH_PATTERN, WEEKDAY_PATTERN, fold
-from retrieval.understand.qtype import answer_type
+from retrieval.understand.qtype import AskedWords, answer_type, asked_words, word_key
+from retrieval.understand.query import Query
 
 
 @dataclass(frozen=True)
@@ -190,53 +191,24 @@ def _disjoint(spans: list[Span]) -> list[Span]:
     return sorted(chosen, key=lambda s: s.start)
 
 
-def candidates(question: str, text: str, kind: str) -> list[Span]:
+def candidates(asked: AskedWords, text: str, kind: str) -> list[Span]:
     """The phrases of ``text`` of the kind the question asks for, less those made of the question's own
     words (a year or a number the question names is not its answer)."""
     found = number_spans(text) if kind == "number" else time_spans(text) if kind == "time" else []
-    asked = set(tokenize(question))
-    return [s for s in found if not set(tokenize(text[s.start:s.end])) <= asked]
+    return [s for s in found if not set(tokenize(text[s.start:s.end])) <= asked.tokens]
 
 
-_PREFIX = re.compile(r"^(?:وال|بال|فال|كال|لل|ال|و|ف|ب)(?=\w{3})")
-_SUFFIX = re.compile(r"(?:ات|ين|ون|ان|ها|هم|ه|ا|ي)$")
+def _names_event(asked: AskedWords, text: str) -> bool:
+    return asked.event is None or any(word_key(t) == asked.event for t in tokenize(text))
 
 
-def _key(token: str) -> str:
-    """A word's first four letters without its article, proclitic or ending: "مواطنا" and "المواطنين" meet
-    (the Snowball stem does not strip the accusative alif: "مواطنا" -> "مواط", "مواطنين" -> "مواطن")."""
-    token = _PREFIX.sub("", token)
-    if len(token) > 4:
-        token = _SUFFIX.sub("", token)
-    return token[:4]
-
-
-# question words a question's event never is: the type words ("في أي عام"), light verbs, "عدد"
-_NOT_EVENT = frozenset("عام سنه يوم شهر تاريخ قرن وقت عقد فتره تم يتم كان كانت يكون عدد مقدار نسبه اي".split())
-
-
-def _event(question: str) -> str | None:
-    """The question's first content word after its question words ("متى استقال باشوري" -> "استقال"): what
-    happened, or what is counted; the sentence that dates or counts it should name it."""
-    for token in tokenize(question):
-        if token not in STOPWORDS and token not in _NOT_EVENT and not token.isdigit():
-            return _key(token)
-    return None
-
-
-def _names_event(question: str, text: str) -> bool:
-    event = _event(question)
-    return event is None or any(_key(t) == event for t in tokenize(text))
-
-
-def _counted(question: str, text: str, found: list[Span]) -> list[Span]:
+def _counted(asked: AskedWords, text: str, found: list[Span]) -> list[Span]:
     """The number phrases whose counted noun is a word of the question ("كم سجينا" -> "240 سجينا"); none
     when a phrase has no noun (it may count the question's thing too: "158349 عائلة منها 68511")."""
-    asked = {_key(t) for t in tokenize(question) if t not in STOPWORDS}
-    nouns = [[_key(t) for t in tokenize(text[s.start:s.end]) if not t.isdigit() and t not in _NUMBER_TOKENS] for s in found]
+    nouns = [[word_key(t) for t in tokenize(text[s.start:s.end]) if not t.isdigit() and t not in _NUMBER_TOKENS] for s in found]
     if not all(nouns):
         return []
-    return [s for s, words in zip(found, nouns) if any(w in asked for w in words)]
+    return [s for s, words in zip(found, nouns) if any(w in asked.keys for w in words)]
 
 
 def _near(span: Span, highlights: list[tuple[int, int]]) -> int:
@@ -244,15 +216,20 @@ def _near(span: Span, highlights: list[tuple[int, int]]) -> int:
     return min((max(start - span.end, span.start - end, 0) for start, end in highlights), default=10_000)
 
 
-def find_span(question: str, text: str, highlights: list[tuple[int, int]] | None = None,
+def find_span(question: Query | str, text: str, highlights: list[tuple[int, int]] | None = None,
               confidence: float | None = None, unsure: bool = False, *, types: frozenset[str] = SHIPPED_TYPES,
               min_confidence: float | None = None, min_words: int | None = None,
               max_gap: int | None = None, event: bool | None = None, kind: str | None = None) -> tuple[int, int] | None:
     """(start, end) of the answer phrase inside ``text`` (the lead sentence), or None. Shown only when the
     question asks for a shipped type, the answer passes its type's GATES (the keywords override them), and
     the sentence holds exactly one phrase of the type that is not the question's own words (for a number,
-    several are narrowed to the one that counts the question's noun)."""
-    kind = answer_type(question) if kind is None else kind  # the Query's answer_type when the pipeline calls
+    several are narrowed to the one that counts the question's noun). ``question``: the Query (its answer_type
+    and its AskedWords, read by Understand), or a question's text, read here the same way (scripts, tests)."""
+    if isinstance(question, str):
+        asked, typed = asked_words(question), answer_type(question)
+    else:
+        asked, typed = question.asked, question.answer_type
+    kind = typed if kind is None else kind
     if kind not in types:
         return None
     gates = GATES.get(kind, Gates(0.0, 0, 10_000))
@@ -262,22 +239,26 @@ def find_span(question: str, text: str, highlights: list[tuple[int, int]] | None
     event = gates.event if event is None else event
     highlights = highlights or []
     if unsure or (confidence is not None and confidence < min_confidence) or len(highlights) < min_words \
-            or (event and not _names_event(question, text)):
+            or (event and not _names_event(asked, text)):
         return None
-    found = candidates(question, text, kind)
+    found = candidates(asked, text, kind)
     if kind == "number" and len(found) > 1:
-        found = _counted(question, text, found)
+        found = _counted(asked, text, found)
     if len(found) != 1 or _near(found[0], highlights) > max_gap:
         return None  # none, or several: which one answers is a guess, and a wrong bold phrase is worse than none
     return found[0].start, found[0].end
 
 
-def mark_answer(answer: Answer, kind: str | None = None) -> Answer:
-    """Set the lead excerpt's answer phrase (Excerpt.answer) when one is confidently found; the pipeline
-    calls this on every composed answer."""
+def mark_answer(answer: Answer, query: Query | str | None = None) -> Answer:
+    """Set the lead excerpt's answer phrase (Excerpt.answer) when one is confidently found; the composer calls
+    this on every composed answer. ``query``: the answer's Query; a kind alone (an answer type) reads the
+    answer's resolved question instead, as the composer still calls it (answer/composer.py)."""
     if answer.abstained or not answer.excerpts:
         return answer
     lead = answer.excerpts[0]
-    lead.answer = find_span(answer.resolved_question or answer.question, lead.text, lead.highlights,
-                            answer.confidence, answer.unsure, kind=kind)
+    if isinstance(query, Query):
+        lead.answer = find_span(query, lead.text, lead.highlights, answer.confidence, answer.unsure)
+    else:
+        lead.answer = find_span(answer.resolved_question or answer.question, lead.text, lead.highlights,
+                                answer.confidence, answer.unsure, kind=query)
     return answer

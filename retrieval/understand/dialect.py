@@ -4,7 +4,7 @@ People write to a chat bot as they speak: Egyptian "مين قابل رشاد؟",
 "شو اسم ...؟", "وين ...؟", "قديش ...؟", Gulf "وش ...؟", "منو ...؟", Iraqi "شكد ...؟", "شوكت ...؟", Maghrebi
 "شكون ...؟", "علاش ...؟", "شحال ...؟", "واش ...؟". The articles are in Modern Standard
 Arabic, and the rest of the pipeline reads question words and function words in their standard form: the
-question word decides what kind of answer is sought (answer/questions.py), stopwords are left out of BM25
+question word decides what kind of answer is sought (understand/qtype.py), stopwords are left out of BM25
 and of the composer's word features, and a word the index does not know counts against answering at all.
 So "مين" was an unknown word, the question had no type, and "مين قابل رشاد؟" was answered "not sure".
 

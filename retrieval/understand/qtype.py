@@ -1,9 +1,11 @@
 """Question typing: what kind of thing a question asks for (a number, a time, a place, a person),
-its content terms, and whether a sentence holds that kind of thing."""
+its content terms, whether a sentence holds that kind of thing, and the question's words the answer phrase is
+checked against (its own words, its event, its counted noun: ``asked_words``, read by answer/spans.py)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from retrieval.text.arabic import QUESTION_WORDS, STOPWORDS, normalize, stem, tokenize
 
@@ -68,3 +70,37 @@ def answer_type(question: str) -> str:
     if re.search(r"\bhow old\b|\bما (?:عدد|عمر|نسبه|مساحه|طول|قيمه)\b|\bwhat (?:percentage|number)\b", words):
         return "number"
     return kind
+
+
+_PREFIX = re.compile(r"^(?:وال|بال|فال|كال|لل|ال|و|ف|ب)(?=\w{3})")
+_SUFFIX = re.compile(r"(?:ات|ين|ون|ان|ها|هم|ه|ا|ي)$")
+# question words a question's event never is: the type words ("في أي عام"), light verbs, "عدد"
+_NOT_EVENT = frozenset("عام سنه يوم شهر تاريخ قرن وقت عقد فتره تم يتم كان كانت يكون عدد مقدار نسبه اي".split())
+
+
+def word_key(token: str) -> str:
+    """A word's first four letters without its article, proclitic or ending: "مواطنا" and "المواطنين" meet
+    (the Snowball stem does not strip the accusative alif: "مواطنا" -> "مواط", "مواطنين" -> "مواطن")."""
+    token = _PREFIX.sub("", token)
+    if len(token) > 4:
+        token = _SUFFIX.sub("", token)
+    return token[:4]
+
+
+@dataclass(frozen=True)
+class AskedWords:
+    """What the answer phrase of a question is checked against (answer/spans.py): ``tokens``, the question's
+    words (a phrase made of them is not its answer); ``keys``, the word_key of its content words (a number's
+    counted noun must be one: "كم سجينا" -> "240 سجينا"); ``event``, the word_key of its first content word after
+    its question words ("متى استقال باشوري" -> "استقال": the sentence that dates or counts it should name it)."""
+
+    tokens: frozenset[str] = frozenset()
+    keys: frozenset[str] = frozenset()
+    event: str | None = None
+
+
+def asked_words(question: str) -> AskedWords:
+    """The AskedWords of ``question`` (the resolved question: a follow-up's words with its antecedent's)."""
+    tokens = tokenize(question)
+    event = next((word_key(t) for t in tokens if t not in STOPWORDS and t not in _NOT_EVENT and not t.isdigit()), None)
+    return AskedWords(frozenset(tokens), frozenset(word_key(t) for t in tokens if t not in STOPWORDS), event)

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from retrieval.models import RefusalReason
+from retrieval.understand.qtype import AskedWords
 from retrieval.understand.timeframe import TimeFrame
 
 
@@ -68,6 +69,8 @@ class Query:
     latin_share: float = 0.0
     asks: bool = False
     content_words: int = 0
+    # read from ``resolved`` for the answer phrase (answer/spans.py): its words, its content words' keys, its event
+    asked: AskedWords = AskedWords()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message_params", MappingProxyType(dict(self.message_params)))

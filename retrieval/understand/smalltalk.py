@@ -5,7 +5,7 @@ excerpts of the articles, some shown as sure ("thanks" -> a sentence about Witko
 tells such a message (the whole of it, in Arabic, its dialects, or English: "السلام عليكم ورحمة الله",
 "مرحبا", "صباح الخير", "شكرا جزيلا", "تسلم", "hi", "thank you", "salam"; or a bare "ok", "تمام", "نعم", "lol",
 "test", which got sure answers too: "نعم" is a word of the articles) and returns its kind: the reply is in
-retrieval/messages.py. ``without_greeting(text)`` drops a greeting that opens a question
+retrieval/answer/catalog/. ``without_greeting(text)`` drops a greeting that opens a question
 ("مرحبا، من التقى رشاد؟" -> "من التقى رشاد؟") or thanks that open a follow-up ("شكرا، ومتى كان ذلك؟"),
 so the question is searched (and read as a follow-up) without it.
 """

@@ -18,7 +18,7 @@ from retrieval.understand.followup import resolve
 from retrieval.understand.language import latin_share, question_language
 from retrieval.understand.lexicon import Lexicon
 from retrieval.understand.names import latin_names
-from retrieval.understand.qtype import answer_type, query_stems, question_type
+from retrieval.understand.qtype import answer_type, asked_words, query_stems, question_type
 from retrieval.understand.query import DateBias, Query, QueryKind
 from retrieval.understand.smalltalk import without_greeting
 from retrieval.understand.timeframe import TimeFrame, parse_question
@@ -75,7 +75,7 @@ class Understander:
             question_type=question_type(focus), answer_type=answer_type(focus),
             stems=frozenset(query_stems(searched)), words=frozenset(t for t in tokens if t not in STOPWORDS),
             latin_share=latin_share(tokens), asks=any(t in QUESTION_WORDS for t in tokens),
-            content_words=sum(t not in STOPWORDS for t in tokens),
+            content_words=sum(t not in STOPWORDS for t in tokens), asked=asked_words(resolved or text),
         )
 
     # ------------------------------------------------------------ the steps, in order
