@@ -68,7 +68,7 @@ class Composer:
         shown, message_id = decision.shown(verdict, bool(answer.excerpts), self.decision)
         answer.decide(shown, verdict.reason)
         answer.message_id = message_id
-        mark_answer(answer, query.answer_type)  # the lead sentence's answer phrase, when confidently found (bold)
+        mark_answer(answer, query)  # the lead sentence's answer phrase, when confidently found (bold)
         return answer
 
     def abstained(self, query: Query, passages: list[Passage], reason: str) -> Answer:
