@@ -15,7 +15,7 @@ folds by article (fit on one half, measure on the other, both ways), the shipped
     seed / seed-lower              eval/seed_qa.jsonl and eval/unanswerable.jsonl (-lower: the English ones in
                                    lower case); folds: odd and even questions
 
-Per set and model: answerable questions abstained (below ComposerConfig.abstain_threshold) and unanswerable
+Per set and model: answerable questions abstained (below DecisionConfig.abstain_threshold) and unanswerable
 ones abstained, or abstained or flagged (below unsure_below). ``--rows FILE`` keeps the features (JSON Lines)
 and ``--from-rows FILE`` re-reads them; ``--write FILE`` writes the chosen refit, fitted on every row, in the
 composer's weights format.
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from common import ROOT, SHARED_DATA
 
-from retrieval.answer import ANSWERABILITY, ComposerConfig, load_weights, save_weights
+from retrieval.answer import ANSWERABILITY, DecisionConfig, load_weights, save_weights
 from retrieval.answer.scoring import FEATURES, answerability_row, question_idf
 from retrieval.evaluation import cached_index, norm_answer, read_qa, read_squad, squad_corpus
 from retrieval.pipeline import Pipeline
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     measured = lambda name: name.split("-")[-1] not in TRAIN_ONLY  # noqa: E731
     l2 = {"refit": args.l2, "refit+lower": args.l2, "head": args.l2_head}
     probs = crossfit(rows, q, s, l2, None if args.fit_on == "all" else measured)
-    config = ComposerConfig()
+    config = DecisionConfig()
     keep = np.array([measured(r["set"]) for r in rows])
     figures = table([r for r, k in zip(rows, keep) if k], {m: p[keep] for m, p in probs.items()},
                     config.abstain_threshold, config.unsure_below)

@@ -8,7 +8,7 @@ English questions of XQuAD's last --holdout-articles articles over a corpus with
 questions the corpus cannot answer: abstained, or flagged not sure). Nothing here is trained: every set is
 held out. ``--lowercase`` asks the English questions in lower case, as people type in chats. Also times
 building the bridge of --index (the archive index, when built). ``--floors 0.3,0.2,0.1,0`` instead measures
-ComposerConfig.names_abstain_threshold (an English question whose names the top passages spell is abstained
+DecisionConfig.names_abstain_threshold (an English question whose names the top passages spell is abstained
 on only below it), the bridge on, one row per value (0.3, the abstain threshold itself: the floor off).
 """
 
@@ -52,11 +52,11 @@ def xquad_english(holdout: int, lower: bool = False) -> tuple[list[QAItem], list
 
 
 def run(pipeline: Pipeline, answerable: list[QAItem], unanswerable: list[QAItem], bridge: bool, floor: float | None = None) -> dict:
-    # a variant (the names step switched, a copy of the composer config): the pipeline itself is never changed
-    config = pipeline.composer.config
+    # a variant (the names step switched, a copy of the decision config): the pipeline itself is never changed
+    decision = pipeline.composer.decision
     if floor is not None:
-        config = dataclasses.replace(config, names_abstain_threshold=floor)
-    variant = pipeline.variant(steps=dataclasses.replace(pipeline.understand.steps, names=bridge), composer_config=config)
+        decision = dataclasses.replace(decision, names_abstain_threshold=floor)
+    variant = pipeline.variant(steps=dataclasses.replace(pipeline.understand.steps, names=bridge), decision=decision)
     evaluator = Evaluator(variant, "hybrid", 5)
     evaluator.qa(answerable)
     evaluator.unanswerable(unanswerable)

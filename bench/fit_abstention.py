@@ -123,11 +123,12 @@ def main() -> int:
             p = 1 / (1 + np.exp(-(np.hstack([xs, np.ones((len(xs), 1))]) @ w)))
             cells.append(f"{np.mean(p < threshold):>24.3f}")
         print(f"{threshold:>10}" + " ".join(cells) + "   (share abstained)")
-    # the shipped model on a copy of the seed pipeline's composer config (the pipeline itself is never changed)
-    current = seed.variant(composer_config=dataclasses.replace(seed.composer.config, weights=shipped)).composer
-    cells = [f"{np.mean([current.answerability(row) < current.config.abstain_threshold for row in xs]):>24.3f}"
+    # the shipped model on a variant of the seed pipeline (the pipeline itself is never changed)
+    current = seed.variant(decision=dataclasses.replace(seed.composer.decision, answerability=shipped.answerability,
+                                                        answerability_bias=shipped.answerability_bias)).composer
+    cells = [f"{np.mean([current.answerability(row) < current.decision.abstain_threshold for row in xs]):>24.3f}"
              for xs, _label in sets.values()]
-    print(f"{'shipped':>10}" + " ".join(cells) + f"   ({args.weights or 'weights.json'} at {current.config.abstain_threshold})")
+    print(f"{'shipped':>10}" + " ".join(cells) + f"   ({args.weights or 'weights.json'} at {current.decision.abstain_threshold})")
     if args.write:
         flags = " ".join(f for f, on in (("--near-topic", args.near_topic), ("--no-seed-fit", args.no_seed_fit)) if on)
         fitted = shipped.replace(answerability=dict(zip(ANSWERABILITY, (float(v) for v in w[:-1]))), answerability_bias=float(w[-1]),

@@ -23,7 +23,7 @@ for _path in (str(Path(__file__).resolve().parent.parent), str(Path(__file__).re
 
 from common import eval_set  # noqa: E402
 
-from retrieval.answer import FEATURES, load_weights, save_weights  # noqa: E402
+from retrieval.answer import FEATURES, DecisionConfig, load_weights, save_weights  # noqa: E402
 from retrieval.evaluation import QAItem, contains_gold  # noqa: E402
 
 
@@ -81,7 +81,8 @@ def main() -> int:
     args = parser.parse_args()
     pipeline, qa = eval_set(squad=args.squad, chunk_size=args.chunk_size)
     start = load_weights(args.weights)
-    pipeline = pipeline.variant(composer_config=dataclasses.replace(pipeline.composer.config, weights=start))
+    pipeline = pipeline.variant(composer_config=dataclasses.replace(pipeline.composer.config, weights=start),
+                                decision=DecisionConfig.from_weights(start))
     # split by article: the XQuAD file lists articles in order; paragraphs/questions of one article stay together
     data = json.loads(Path(args.squad).read_text(encoding="utf-8"))["data"]
     article_of = [a for a, art in enumerate(data) for p in art["paragraphs"] for _ in p["qas"]]

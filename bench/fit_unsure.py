@@ -1,5 +1,5 @@
-"""Calibrate the "not sure" band: between ComposerConfig.abstain_threshold and an upper edge
-(ComposerConfig.unsure_below) the bot answers but leads with messages.UNSURE. This measures
+"""Calibrate the "not sure" band: between DecisionConfig.abstain_threshold and an upper edge
+(DecisionConfig.unsure_below) the bot answers but leads with messages.UNSURE. This measures
 where that edge should sit.
 
 Every question of the sets below is asked through the pipeline as evaluate.py asks it (the
@@ -48,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from retrieval.answer import ComposerConfig  # noqa: E402
+from retrieval.answer import DecisionConfig  # noqa: E402
 from retrieval.evaluation import Evaluator, QAItem, cached_index, read_qa, read_squad, squad_corpus  # noqa: E402
 from retrieval.pipeline import Pipeline  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
@@ -100,9 +100,8 @@ def ask_all(pipeline: Pipeline, name: str, items: list[tuple[int, QAItem]], answ
 def open_band(settings: Settings) -> Pipeline:
     pipeline = Pipeline.load(settings)
     # every question answered, none flagged: the probability and the hit are measured for all (a copy of the
-    # composer config: the loaded pipeline itself is never changed)
-    return pipeline.variant(composer_config=dataclasses.replace(pipeline.composer.config, abstain_threshold=0.0,
-                                                                unsure_below=0.0))
+    # decision config: the loaded pipeline itself is never changed)
+    return pipeline.variant(decision=dataclasses.replace(pipeline.composer.decision, abstain_threshold=0.0, unsure_below=0.0))
 
 
 def collect(holdout: int, limit: int | None) -> list[Row]:
@@ -215,7 +214,7 @@ def main() -> int:
                         help="share of unanswerable questions abstained or flagged the edge must reach (default 0.9)")
     parser.add_argument("--target-precision", type=float, default=0.9,
                         help="precision the sure answers to answerable questions must reach (default 0.9)")
-    parser.add_argument("--abstain", type=float, default=ComposerConfig.abstain_threshold,
+    parser.add_argument("--abstain", type=float, default=DecisionConfig.abstain_threshold,
                         help="the abstention threshold below the band (default: the shipped one)")
     parser.add_argument("--step", type=float, default=0.025, help="spacing of the edge candidates (tables: every other)")
     parser.add_argument("--rows", type=Path, help="write the per-question rows here (JSON Lines)")

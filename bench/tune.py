@@ -22,7 +22,7 @@ for _path in (str(Path(__file__).resolve().parent.parent), str(Path(__file__).re
 
 from common import eval_set  # noqa: E402
 
-from retrieval.answer import FEATURES  # noqa: E402
+from retrieval.answer import FEATURES, ComposerConfig, DecisionConfig  # noqa: E402
 from retrieval.evaluation import QAItem, contains_gold  # noqa: E402
 from retrieval.pipeline import Pipeline  # noqa: E402
 
@@ -56,12 +56,13 @@ def sweep_fusion(pipeline: Pipeline, qa: list[QAItem]) -> None:
 
 
 def sweep_composer(pipeline: Pipeline, qa: list[QAItem], grid: dict[str, list[float]]) -> None:
-    base = pipeline.composer.config
+    base, decision = pipeline.composer.config, pipeline.composer.decision
     names = list(grid)
     print("  ".join(f"{n:>10}" for n in names) + f"{'recall':>8}{'chars':>8}{'abst':>6}")
     results = []
     for values in itertools.product(*(grid[n] for n in names)):
-        variant = pipeline.variant(composer_config=with_changes(base, dict(zip(names, values))))
+        config, decided = with_changes(base, decision, dict(zip(names, values)))
+        variant = pipeline.variant(composer_config=config, decision=decided)
         hits = chars = abstained = 0
         t0 = time.perf_counter()
         for item in qa:
@@ -77,14 +78,18 @@ def sweep_composer(pipeline: Pipeline, qa: list[QAItem], grid: dict[str, list[fl
     print("best:", dict(zip(names, best[1])), f"recall {best[0]:.3f}")
 
 
-def with_changes(config, changes: dict[str, float]):
-    """``config`` with some settings changed: a FEATURES name sets that feature's sentence weight,
-    any other name the ComposerConfig field of that name."""
+def with_changes(config: ComposerConfig, decision: DecisionConfig,
+                 changes: dict[str, float]) -> tuple[ComposerConfig, DecisionConfig]:
+    """Copies of ``config`` and ``decision`` with some settings changed: a FEATURES name sets that feature's
+    sentence weight, a DecisionConfig field (abstain_threshold, ...) the decision's, any other name the
+    ComposerConfig field of that name."""
+    decided = {f.name for f in dataclasses.fields(DecisionConfig)}
     weights = {name: value for name, value in changes.items() if name in FEATURES}
-    fields = {name: value for name, value in changes.items() if name not in FEATURES}
+    fields = {name: value for name, value in changes.items() if name not in FEATURES and name not in decided}
     if weights:
         fields["weights"] = config.weights.replace(sentence=weights)
-    return dataclasses.replace(config, **fields)
+    return (dataclasses.replace(config, **fields),
+            dataclasses.replace(decision, **{name: value for name, value in changes.items() if name in decided}))
 
 
 def main() -> int:
@@ -97,7 +102,8 @@ def main() -> int:
     parser.add_argument("--what", choices=["fusion", "composer"], default="fusion")
     parser.add_argument("--weights", type=Path, help="composer weights file to start from (default: the shipped weights.json)")
     parser.add_argument("--grid", action="append", default=[],
-                        help="name=v1,v2,...: a ComposerConfig field or a sentence feature (" + ", ".join(FEATURES) + ")")
+                        help="name=v1,v2,...: a ComposerConfig or DecisionConfig field or a sentence feature ("
+                             + ", ".join(FEATURES) + ")")
     args = parser.parse_args()
     pipeline, qa = eval_set(args.squad, args.qa, args.corpus, args.limit, args.chunk_size)
     if args.what == "fusion":
@@ -107,8 +113,9 @@ def main() -> int:
         if args.weights:
             from retrieval.answer import load_weights
 
-            pipeline = pipeline.variant(composer_config=dataclasses.replace(pipeline.composer.config,
-                                                                            weights=load_weights(args.weights)))
+            weights = load_weights(args.weights)  # both its sections: the sentence weights and the answerability model
+            pipeline = pipeline.variant(composer_config=dataclasses.replace(pipeline.composer.config, weights=weights),
+                                        decision=DecisionConfig.from_weights(weights))
         sweep_composer(pipeline, qa, grid)
     return 0
 

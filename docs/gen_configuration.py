@@ -5,8 +5,9 @@
 
 Defaults and types come from ``retrieval.settings.Settings`` (the one place configuration is read);
 sections and meanings from .env.example's section headers and line comments, else from the comment
-beside the field in the settings module. The composer's tunables (``ComposerConfig``: not read from the
-environment) are listed from their dataclass the same way.
+beside the field in the settings module. The composer's tunables (``ComposerConfig``) and the decision's
+(``DecisionConfig``, retrieval/answer/decide.py), not read from the environment, are listed from their
+dataclasses the same way.
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ def cell(text: str) -> str:
 
 def render() -> str:
     from retrieval.answer.config import ComposerConfig
+    from retrieval.answer.decide import DecisionConfig
     from retrieval.settings import Settings
 
     keys, sections = env_example()
@@ -206,28 +208,40 @@ def render() -> str:
     out += [f"| `{name}` | {cell(default)} | {cell(meaning)} |" for name, default, meaning in OTHER_ENV]
     out.append("")
 
-    comments = source_comments(ComposerConfig)
     out += [
         "## The composer's tunables (code, not environment)",
         "",
-        "`retrieval/answer/config.py`, `ComposerConfig`: changed in code or by the bench scripts' experiments.",
-        "The sentence and answerability weights are `retrieval/answer/weights.json`, written by",
-        "`bench/fit_composer.py --write` and `bench/fit_abstention.py --write`. Why each threshold has its value:",
-        "[decisions/](decisions/).",
+        "`retrieval/answer/config.py`, `ComposerConfig`: how the excerpts are scored, chosen and cut; changed in code",
+        "or by the bench scripts' experiments. The sentence weights are `retrieval/answer/weights.json`'s \"sentence\"",
+        "section, written by `bench/fit_composer.py --write`.",
         "",
-        "| field | default | meaning |",
-        "|---|---|---|",
+        *dataclass_table(ComposerConfig, {"weights": "weights.json (sentence)"}),
+        "## The decision's tunables (code, not environment)",
+        "",
+        "`retrieval/answer/decide.py`, `DecisionConfig`: whether to answer (answered, not sure or abstained); passed",
+        "to the composer beside `ComposerConfig`, varied with `Pipeline.variant(decision=...)`. The answerability",
+        "model is `retrieval/answer/weights.json`'s \"answerability\" section, written by",
+        "`bench/fit_abstention.py --write`. Why each threshold has its value: [decisions/](decisions/).",
+        "",
+        *dataclass_table(DecisionConfig, {"answerability": "weights.json (answerability.weights)",
+                                          "answerability_bias": "weights.json (answerability.bias)"}),
     ]
-    for field in dataclasses.fields(ComposerConfig):
+    return "\n".join(out)
+
+
+def dataclass_table(config: type, files: dict[str, str]) -> list[str]:
+    """A table of ``config``'s fields: default (``files``: the fields read from a file) and meaning."""
+    comments = source_comments(config)
+    lines = ["| field | default | meaning |", "|---|---|---|"]
+    for field in dataclasses.fields(config):
         if field.default is not dataclasses.MISSING:
             default = shown(field.default)
         elif field.default_factory is not dataclasses.MISSING:  # the weights: a file, not a value
-            default = "weights.json" if field.name == "weights" else "(computed)"
+            default = files.get(field.name, "(computed)")
         else:
             default = "(required)"
-        out.append(f"| `{field.name}` | `{cell(default)}` | {explained(field.name, comments.get(field.name, ''))} |")
-    out.append("")
-    return "\n".join(out)
+        lines.append(f"| `{field.name}` | `{cell(default)}` | {explained(field.name, comments.get(field.name, ''))} |")
+    return [*lines, ""]
 
 
 def main(argv: list[str] | None = None) -> int:

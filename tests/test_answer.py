@@ -245,7 +245,9 @@ def _seed_questions() -> list[str]:
 
 def _answers(pipeline: Pipeline, weights: ComposerWeights) -> list[tuple]:
     """What each seed question shows with ``weights`` (text, spans, scores, citations, abstention)."""
-    variant = pipeline.variant(composer_config=dataclasses.replace(pipeline.composer.config, weights=weights))
+    variant = pipeline.variant(composer_config=dataclasses.replace(pipeline.composer.config, weights=weights),
+                               decision=dataclasses.replace(pipeline.composer.decision, answerability=weights.answerability,
+                                                            answerability_bias=weights.answerability_bias))
     answers = [variant.answer(question) for question in _seed_questions()]  # the shared pipeline is never changed
     return [(a.abstained, [(e.doc_id, e.start, e.end, e.score, tuple(e.citations)) for e in a.excerpts + a.more])
             for a in answers]

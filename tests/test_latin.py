@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from retrieval.backends.bm25 import Bm25sIndex, RankBm25Index
@@ -75,19 +77,15 @@ def test_the_names_search_the_article_that_spells_them(seed_pipeline: Pipeline) 
 
 
 def test_an_english_question_whose_names_the_articles_spell_is_shown_as_not_sure(seed_pipeline: Pipeline) -> None:
-    """ComposerConfig.names_abstain_threshold: "Who met Rashad?" is below the abstain threshold (its words
+    """DecisionConfig.names_abstain_threshold: "Who met Rashad?" is below the abstain threshold (its words
     share nothing with the Arabic sentences) but its name is in the top passages, so it is answered with the
     notice instead of refused; without the floor it is refused. A question whose names the articles do not
     spell ("What is the capital of Japan?") is refused either way."""
-    config = seed_pipeline.composer.config
+    config = seed_pipeline.composer.decision
     answer = seed_pipeline.answer("Who met Rashad?")
     assert config.names_abstain_threshold <= answer.confidence < config.abstain_threshold
     assert not answer.abstained and answer.unsure and "نتنياهو" in answer.text and "ويتكوف" in answer.text
-    shipped = config.names_abstain_threshold
-    try:
-        config.names_abstain_threshold = config.abstain_threshold  # the floor off
-        assert seed_pipeline.answer("Who met Rashad?").abstained
-    finally:
-        config.names_abstain_threshold = shipped
+    floor_off = seed_pipeline.variant(decision=dataclasses.replace(config, names_abstain_threshold=config.abstain_threshold))
+    assert floor_off.answer("Who met Rashad?").abstained
     assert seed_pipeline.answer("What is the capital of Japan?").abstained
     assert not seed_pipeline.answer("من التقى رشاد؟").unsure  # Arabic questions: the floor does not apply

@@ -18,7 +18,7 @@ from conftest import ROOT, SEED_CORPUS
 
 from bot.render import render_terminal
 from bot.texts import FORGOTTEN, REPL_PROMPT
-from retrieval.answer import ComposerConfig
+from retrieval.answer import DecisionConfig
 from retrieval.answer.catalog import word
 from retrieval.ingest.documents import load_corpus
 from retrieval.pipeline import Pipeline
@@ -33,8 +33,8 @@ LONG_QUESTION = "من التقى رشاد " * 80  # 1,120 characters (1,119 trim
 
 
 def shipped_band() -> tuple[float, float]:
-    """The composer's abstention threshold and the upper edge of its "not sure" band."""
-    return ComposerConfig.abstain_threshold, ComposerConfig.unsure_below
+    """The decision's abstention threshold and the upper edge of its "not sure" band."""
+    return DecisionConfig.abstain_threshold, DecisionConfig.unsure_below
 
 
 def refusal(question: str) -> str:

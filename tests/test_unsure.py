@@ -1,4 +1,4 @@
-"""The "not sure" band on the real seed corpus: between ComposerConfig.abstain_threshold and
+"""The "not sure" band on the real seed corpus: between DecisionConfig.abstain_threshold and
 unsure_below the answer is shown under the notice (catalog id answer.unsure); above it plainly; below it the bot abstains
 as before. The flag reaches every front end (terminal, Telegram HTML, JSON, a stored "more" page)
 and evaluate.py counts it.
@@ -35,7 +35,7 @@ BELOW = "كم عدد الأسرى الذين أفرج عنهم؟"
 
 
 def band(pipeline: Pipeline) -> tuple[float, float]:
-    cfg = pipeline.composer.config
+    cfg = pipeline.composer.decision
     return cfg.abstain_threshold, cfg.unsure_below
 
 
@@ -74,8 +74,8 @@ def test_a_question_below_the_band_abstains(seed_pipeline: Pipeline) -> None:
 def test_the_band_turned_off_changes_only_the_flag(seed_pipeline: Pipeline,
                                                    edge: str) -> None:
     flagged = seed_pipeline.answer(IN_BAND)
-    cfg = seed_pipeline.composer.config
-    plain = seed_pipeline.variant(composer_config=dataclasses.replace(
+    cfg = seed_pipeline.composer.decision
+    plain = seed_pipeline.variant(decision=dataclasses.replace(
         cfg, unsure_below=0.0 if edge == "off" else cfg.abstain_threshold)).answer(IN_BAND)
     assert not plain.unsure and plain.message is None and not plain.abstained
     assert plain.confidence == flagged.confidence
@@ -88,9 +88,9 @@ def test_every_seed_question_is_flagged_exactly_inside_the_band_and_abstention_i
     low, high = band(seed_pipeline)
     questions = [item.question for name in ("seed_qa.jsonl", "unanswerable.jsonl") for item in read_qa(EVAL / name)]
     with_band = [seed_pipeline.answer(q) for q in questions]
-    without_band = seed_pipeline.variant(composer_config=dataclasses.replace(seed_pipeline.composer.config, unsure_below=0.0))
+    without_band = seed_pipeline.variant(decision=dataclasses.replace(seed_pipeline.composer.decision, unsure_below=0.0))
     without = [without_band.answer(q) for q in questions]
-    floor = seed_pipeline.composer.config.names_abstain_threshold
+    floor = seed_pipeline.composer.decision.names_abstain_threshold
     for question, flagged, plain in zip(questions, with_band, without):
         if flagged.language == "en":  # an English question whose names the articles spell: shown, not sure, down to the floor
             assert flagged.unsure == (not flagged.abstained and flagged.confidence < high), question

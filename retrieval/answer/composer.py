@@ -7,6 +7,7 @@ import numpy as np
 
 from retrieval.answer import decide as decision
 from retrieval.answer.config import ComposerConfig
+from retrieval.answer.decide import DecisionConfig
 from retrieval.answer.scoring import (
     ANSWERABILITY,
     FEATURES,
@@ -27,9 +28,10 @@ from retrieval.understand.query import Query
 class Composer:
     """Turns retrieved passages into an Answer. Thread-safe (read-only state)."""
 
-    def __init__(self, index: Index, config: ComposerConfig | None = None) -> None:
+    def __init__(self, index: Index, config: ComposerConfig | None = None, decision: DecisionConfig | None = None) -> None:
         self.index = index
-        self.config = config or ComposerConfig()
+        self.config = config or ComposerConfig()  # how excerpts are scored, chosen and cut
+        self.decision = decision or DecisionConfig()  # whether to answer (answer/decide.py)
 
     def compose(self, query: Query, passages: list[Passage], query_vector: np.ndarray | None,
                 reader_vector: np.ndarray | None = None) -> Answer:
@@ -43,7 +45,7 @@ class Composer:
             return self.abstained(query, passages, "no_sentences")
         idf = question_idf(self.index, q_stems)
         features = self.features(cands, passages, query_vector, query, idf)
-        verdict = decision.decide(query, answerability_row(features, passages, query, idf), cands, cfg)
+        verdict = decision.decide(query, answerability_row(features, passages, query, idf), cands, self.decision)
         if reader_vector is not None:
             features[:, FEATURES.index("dense")] = cfg.reader_scale * sentence_similarity(self.index, cands, reader_vector)
         scores = features @ cfg.weights.sentence_vector
@@ -63,10 +65,10 @@ class Composer:
         answer = build_answer(self.index, query.text, query.resolved, passages, chosen, more, q_stems)
         answer.confidence = round(verdict.probability, 4)
         answer.language, answer.corrected = query.language, list(query.corrected)
-        shown, message_id = decision.shown(verdict, bool(answer.excerpts), cfg)
+        shown, message_id = decision.shown(verdict, bool(answer.excerpts), self.decision)
         answer.decide(shown, verdict.reason)
         answer.message_id = message_id
-        mark_answer(answer, query.answer_type)  # the lead sentence's answer phrase, when confidently found (bold)
+        mark_answer(answer, query)  # the lead sentence's answer phrase, when confidently found (bold)
         return answer
 
     def abstained(self, query: Query, passages: list[Passage], reason: str) -> Answer:
@@ -95,4 +97,4 @@ class Composer:
 
     def answerability(self, row: np.ndarray) -> float:
         """Probability that the passages answer the question (answer/decide.py)."""
-        return decision.answerability(row, self.config)
+        return decision.answerability(row, self.decision)

@@ -1,6 +1,7 @@
-"""What the composer is tuned by: ComposerConfig (budgets, margins, thresholds) and
+"""What the composer is tuned by: ComposerConfig (how excerpts are scored, chosen and cut: budgets, margins) and
 ComposerWeights (one weight per named feature), read from weights.json, the file that
-bench/fit_composer.py and bench/fit_abstention.py write.
+bench/fit_composer.py and bench/fit_abstention.py write. The file's "answerability" section is the decision's
+(answer/decide.py's DecisionConfig reads it, with the thresholds); the composer scores sentences with "sentence".
 
 The file is plain JSON, read with ``json.loads`` (nothing in it is executed), and checked:
 every feature of FEATURES / ANSWERABILITY must be named exactly once, each with a finite number.
@@ -128,7 +129,8 @@ class ComposerConfig:
     max_excerpts: int = 5
     max_chars: int = 530
     more_excerpts: int = 6
-    # one weight per FEATURES name and the answerability model (bench/fit_composer.py, bench/fit_abstention.py)
+    # the sentence weights, one per FEATURES name (bench/fit_composer.py); the file's answerability model is
+    # read by the decision (answer/decide.py, DecisionConfig), not from here
     weights: ComposerWeights = field(default_factory=lambda: load_weights())
     w_new_source: float = 0.0  # score bonus for an excerpt from an article not yet shown
     other_source_margin: float = 0.7  # within this of the best score, another article's best sentence is shown
@@ -144,25 +146,12 @@ class ComposerConfig:
     # against 0.774-0.780 on one seed question), so they count this fraction of the "dense" weight
     # (bench/eval_reader.py --scales, cross-fitted)
     reader_scale: float = 1.0
-    abstain_threshold: float = 0.3  # answer when the answerability model says at least this (bench/README.md)
-    # answered below this, the answer leads with "may not answer the question" (Answer.unsure); 0, or
-    # not above abstain_threshold, turns the band off. bench/fit_unsure.py (READER=off): the lowest edge
-    # at which >= 90% of the unanswerable questions (seed + XQuAD-ar's 8 held-out articles) are abstained
-    # or flagged on both article folds: 181/193 caught, 95 of 1,685 answerable questions flagged (their
-    # excerpts hold the gold 0.52 of the time counting the flagged unanswerable ones, 0.88 above the edge)
-    unsure_below: float = 0.5
-    # an English question whose names the top passages spell (retrieval/understand/names.py: "Rashad" -> رشاد) is
-    # abstained on only below this; from it up to abstain_threshold it is answered as not sure. Its words
-    # share nothing with the Arabic sentences, so the model sees the vectors alone and abstains too often
-    # ("Who met Rashad?"). bench/eval_names.py --floors: XQuAD-en answerable abstained 41 -> 28 of 1,190,
-    # near-topic abstained or flagged 157 -> 157 of 177 (0.1: 27 and 157); in lower case 6 -> 2, 127 -> 127.
-    # Only with the band on (unsure_below above abstain_threshold): such an answer is never shown as sure
-    names_abstain_threshold: float = 0.2
 
 
 _EXPECTED = (f"Expected {{\"format\": \"{WEIGHTS_FORMAT}\", \"sentence\": {{one number for each of {', '.join(FEATURES)}}}, "
              f"\"answerability\": {{\"weights\": {{one number for each of {', '.join(ANSWERABILITY)}}}, \"bias\": number}}}}"
-             " (bench/fit_composer.py and bench/fit_abstention.py --write produce it).")
+             " (bench/fit_composer.py and bench/fit_abstention.py --write produce it;"
+             " 'git checkout retrieval/answer/weights.json' restores the shipped file).")
 
 
 @lru_cache(maxsize=1)
@@ -189,6 +178,11 @@ def _checked(sentence: object, answerability: object, bias: object) -> tuple[dic
     """The weights as floats in the features' order; ValueError saying what is wrong."""
     return (_named(sentence, FEATURES, "sentence"), _named(answerability, ANSWERABILITY, "answerability.weights"),
             _number(bias, "answerability.bias"))
+
+
+def checked_answerability(weights: object, bias: object) -> tuple[dict[str, float], float]:
+    """An answerability model's weights as floats in ANSWERABILITY order and its bias; ValueError saying what is wrong."""
+    return _named(weights, ANSWERABILITY, "answerability.weights"), _number(bias, "answerability.bias")
 
 
 def _named(values: object, names: tuple[str, ...], what: str) -> dict[str, float]:

@@ -251,8 +251,8 @@ def find_span(question: Query | str, text: str, highlights: list[tuple[int, int]
 
 def mark_answer(answer: Answer, query: Query | str | None = None) -> Answer:
     """Set the lead excerpt's answer phrase (Excerpt.answer) when one is confidently found; the composer calls
-    this on every composed answer. ``query``: the answer's Query; a kind alone (an answer type) reads the
-    answer's resolved question instead, as the composer still calls it (answer/composer.py)."""
+    this on every composed answer with its Query (answer/composer.py); given a kind alone (an answer type), as
+    scripts and tests may, it reads the answer's resolved question instead."""
     if answer.abstained or not answer.excerpts:
         return answer
     lead = answer.excerpts[0]

@@ -5,21 +5,21 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
-from retrieval.answer.config import ComposerConfig
-from retrieval.answer.decide import decide, nothing_to_read, shown
+from retrieval.answer.config import ComposerWeightsError, load_weights
+from retrieval.answer.decide import DecisionConfig, decide, nothing_to_read, shown
 from retrieval.answer.scoring import ANSWERABILITY, Candidate
 from retrieval.models import Decision, Passage
 from retrieval.understand.query import Query
 
-CONFIG = ComposerConfig()
+CONFIG = DecisionConfig()
 
 
 def _row(probability_logit: float) -> np.ndarray:
     """A row whose logistic output is sigmoid(``probability_logit``) under the shipped weights."""
-    weights = CONFIG.weights
     row = np.zeros(len(ANSWERABILITY))
-    row[0] = (probability_logit - weights.answerability_bias) / weights.answerability_vector[0]
+    row[0] = (probability_logit - CONFIG.answerability_bias) / CONFIG.answerability_vector[0]
     return row
 
 
@@ -56,3 +56,32 @@ def test_english_names_the_passages_spell_lower_the_threshold() -> None:
     spelled = decide(query, _row(logit), [_cand({"رشاد"})], CONFIG)
     assert spelled.decision is Decision.ANSWERED and spelled.reason == "names_spelled"
     assert decide(query, _row(logit), [_cand(set())], CONFIG).decision is Decision.ABSTAINED
+
+
+def test_the_decision_config_holds_the_shipped_model_and_thresholds() -> None:
+    shipped = load_weights()
+    assert (CONFIG.abstain_threshold, CONFIG.unsure_below, CONFIG.names_abstain_threshold) == (0.3, 0.5, 0.2)
+    assert dict(CONFIG.answerability) == dict(shipped.answerability)
+    assert CONFIG.answerability_bias == shipped.answerability_bias
+    assert CONFIG.answerability_vector.tolist() == [shipped.answerability[name] for name in ANSWERABILITY]
+    assert DecisionConfig.from_weights(shipped) == CONFIG == DecisionConfig.load()
+
+
+def test_the_thresholds_are_data_varied_on_copies() -> None:
+    query = Query(text="q", asks=True, content_words=2)
+    row = _row(float(np.log(0.25 / 0.75)))  # 0.25
+    assert decide(query, row, [_cand(set())], CONFIG).decision is Decision.ABSTAINED
+    lower = dataclasses.replace(CONFIG, abstain_threshold=0.2)
+    assert decide(query, row, [_cand(set())], lower).decision is Decision.ANSWERED
+    assert CONFIG.abstain_threshold == 0.3  # the original is unchanged (frozen)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"unsure_below": 1.5}, "unsure_below must be a probability"),
+    ({"abstain_threshold": float("nan")}, "abstain_threshold must be a probability"),
+    ({"answerability": {"latin": 1.0}}, "missing"),
+    ({"answerability_bias": float("inf")}, '"answerability.bias" must be a finite number'),
+])
+def test_a_damaged_decision_config_is_refused(change: dict, message: str) -> None:
+    with pytest.raises(ComposerWeightsError, match=message):
+        dataclasses.replace(CONFIG, **change)
