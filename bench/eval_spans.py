@@ -123,7 +123,7 @@ def collect(sets, readers: list[str], limit: int, records: Path, fresh: bool) ->
                     if record is None or record["question"] != item.question:
                         if pipeline is None:
                             pipeline = Pipeline.load(settings)
-                            tower = load_reader(settings.model_copy(update={"reader": "on"}), pipeline.embedder)
+                            tower = load_reader(settings.with_(reader="on"), pipeline.embedder)
                         pipeline.reader = tower if reader == "on" else None
                         answer = pipeline.answer(item.question)
                         lead = answer.excerpts[0] if answer.excerpts else None
