@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings()
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(map(str, item['loc'])).upper()}: {item['msg']}" for item in error.errors()
+            f"{str(item['loc'][-1]).upper() if item['loc'] else 'SETTINGS'}: {item['msg']}"  # the key's flat name (TOP_K)
+            for item in error.errors()
         )
         _error(f"invalid settings: {problems}")
         return EXIT_CONFIG
