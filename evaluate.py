@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Index: {cached_index_dir(corpus, settings)} (corpus {corpus})", file=sys.stderr)
         settings = cached_index(corpus, settings)
         pipeline = Pipeline.load(settings)
-        mode, k = args.mode or settings.mode, args.k or settings.top_k
+        mode, k = args.mode or settings.search.mode, args.k or settings.search.top_k
         evaluator = Evaluator(pipeline, mode, k, curves=args.plot is not None)
         evaluator.qa(qa)
         evaluator.unanswerable(unanswerable)

@@ -85,11 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(**{key: value for key, value in overrides.items() if value is not None})
         if args.convert_model:
             return _convert(settings, quiet=args.quiet)
-        if args.embedder and args.model is None and args.embedder != Settings().embedder:
-            settings.model = None  # a MODEL in .env belongs to the other backend
-        feeds = args.feed or settings.feeds
-        if feeds and not settings.corpus_dir.is_dir():
-            print(f"error: --feed saves articles into a corpus folder; {settings.corpus_dir} is not one "
+        if args.embedder and args.model is None and args.embedder != Settings().embedder.embedder:
+            settings.embedder.model = None  # a MODEL in .env belongs to the other backend
+        feeds = args.feed or settings.feeds.feeds
+        if feeds and not settings.index.corpus_dir.is_dir():
+            print(f"error: --feed saves articles into a corpus folder; {settings.index.corpus_dir} is not one "
                   "(create it or pass --corpus DIR).", file=sys.stderr)
             return 2
         if args.watch:
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         if feeds:
             _follow(settings, feeds, args)
         say = (lambda msg: None) if args.quiet or args.json else (lambda msg: print(msg, file=sys.stderr))
-        say(f"Indexing {settings.corpus_dir} -> {settings.index_dir} with {settings.embedder}"
-            + (f" ({settings.model})" if settings.model else "") + (" on Ray" if args.ray else ""))
+        say(f"Indexing {settings.index.corpus_dir} -> {settings.index.index_dir} with {settings.embedder.embedder}"
+            + (f" ({settings.embedder.model})" if settings.embedder.model else "") + (" on Ray" if args.ray else ""))
         build = build_index
         if args.ray:
             from retrieval.ingest.ray_build import build_index_ray
@@ -150,7 +150,7 @@ def _follow(settings, feeds: list[str], args) -> None:
     """--feed without --watch: one run over the feeds; a failure is reported, never fatal."""
     from retrieval.ingest.feeds import FetchPolicy, follow_feeds
 
-    _say_feeds(follow_feeds(feeds, settings.corpus_dir / settings.feed_file, FetchPolicy.from_settings(settings),
+    _say_feeds(follow_feeds(feeds, settings.index.corpus_dir / settings.feeds.feed_file, FetchPolicy.from_settings(settings),
                             on_event=None if args.quiet or args.json else _stamped), args)
 
 
@@ -190,7 +190,7 @@ def _watch(settings, args, feeds: list[str]) -> int:
             print(f"{time.strftime('%H:%M:%S')} {update.describe()}", file=sys.stderr, flush=True)
 
     if not args.quiet and not args.json:
-        print(f"Watching {settings.corpus_dir} -> {settings.index_dir} with {settings.embedder} (Ctrl-C stops)",
+        print(f"Watching {settings.index.corpus_dir} -> {settings.index.index_dir} with {settings.embedder.embedder} (Ctrl-C stops)",
               file=sys.stderr, flush=True)
     stop = threading.Event()
     poller = threading.Thread(target=poll_feeds, args=(settings, feeds, lambda r: _say_feeds(r, args)), daemon=True,
@@ -209,13 +209,13 @@ def _convert(settings, quiet: bool) -> int:
     from retrieval.embedders.e5_convert import ensure_converted
 
     started = time.perf_counter()
-    folder = ensure_converted(settings.models_dir, progress=None if quiet else (lambda msg: print(msg, file=sys.stderr)))
+    folder = ensure_converted(settings.embedder.models_dir, progress=None if quiet else (lambda msg: print(msg, file=sys.stderr)))
     if not quiet:
         print(f"Model folder {folder} is ready ({time.perf_counter() - started:.1f} s).", file=sys.stderr)
-    if settings.reader == "on":  # the reader's question tower: the shipped layers over these weights, once
+    if settings.answer.reader == "on":  # the reader's question tower: the shipped layers over these weights, once
         from retrieval.reader.tower import ensure_graph
 
-        graph = ensure_graph(settings.models_dir)
+        graph = ensure_graph(settings.embedder.models_dir)
         if not quiet:
             print(f"Reader question tower {graph} is ready (READER=off skips it).", file=sys.stderr)
     return 0

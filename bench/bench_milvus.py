@@ -46,7 +46,7 @@ def build_pair(n: int, work: Path, embedder: RandomPassageEmbedder) -> dict:
 
 
 def serve_pair(pair: dict, embedder: RandomPassageEmbedder, queries: int) -> dict:
-    pipelines = {b: Pipeline(pair[b]["settings"], Index.load(pair[b]["settings"].index_dir), embedder)
+    pipelines = {b: Pipeline(pair[b]["settings"], Index.load(pair[b]["settings"].index.index_dir), embedder)
                  for b in ("local", "milvus")}
     questions = common.queries_for(pair["corpus"], queries + 5)
     times: dict[str, dict[str, list[float]]] = {b: {"search": [], "answer": []} for b in pipelines}

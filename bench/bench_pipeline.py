@@ -65,10 +65,10 @@ def bench(name: str, args: argparse.Namespace, work: Path) -> dict:
 
     # served from a fresh process, as a front end would: cold start-up, and memory of serving only
     print(f"[{name}] serving {len(questions)} questions ...", file=sys.stderr, flush=True)
-    serve = run_child("serve", {"index_dir": str(index_dir), "embedder": settings.embedder, "model": settings.model,
+    serve = run_child("serve", {"index_dir": str(index_dir), "embedder": settings.embedder.embedder, "model": settings.embedder.model,
                                 "first_query": questions[0], "warmup": questions[1:6], "queries": questions[6:]})
     counts = manifest["counts"]
-    embedded_chars = counts["characters"] + (sentence_chars(index_dir) if settings.sentence_vectors else 0)
+    embedded_chars = counts["characters"] + (sentence_chars(index_dir) if settings.index.sentence_vectors else 0)
     return {
         "corpus": name, "documents": counts["documents"], "chunks": counts["chunks"], "sentences": counts["sentences"],
         "characters": counts["characters"], "embedded_texts": result.embedded, "embedded_chars": embedded_chars,
@@ -77,7 +77,7 @@ def bench(name: str, args: argparse.Namespace, work: Path) -> dict:
         "imports_s": serve["imports_s"],
         "questions": serve["queries"], "abstained": serve["abstained"], "latency_ms": serve["latency_ms"],
         "serve_rss_mb": serve["rss_after_queries_mb"], "serve_peak_rss_mb": serve["peak_rss_mb"],
-        "embedder": f"{settings.embedder}" + (f" ({settings.model})" if settings.model else ""),
+        "embedder": f"{settings.embedder.embedder}" + (f" ({settings.embedder.model})" if settings.embedder.model else ""),
     }
 
 

@@ -383,8 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     from retrieval.settings import Settings
 
     defaults = Settings(_env_file=None)
-    args.batch_size = args.batch_size or defaults.embed_batch_size
-    args.chunk_size = args.chunk_size or defaults.chunk_size
+    args.batch_size = args.batch_size or defaults.embedder.embed_batch_size
+    args.chunk_size = args.chunk_size or defaults.index.chunk_size
     sizes = [None if s.strip() == "all" else int(s) for s in args.articles.split(",")]
     args.faiss_threads = [int(t) for t in args.faiss_threads.split(",")]
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-scale-"))

@@ -104,7 +104,7 @@ def ant_chunk_texts(n_chunks: int, chunk_size: int | None = None, seed: int = 0)
     from retrieval.ingest.documents import LoadReport, load_corpus
     from retrieval.settings import Settings
 
-    chunk_size = chunk_size or Settings(_env_file=None).chunk_size
+    chunk_size = chunk_size or Settings(_env_file=None).index.chunk_size
     order = list(range(ANT_ARTICLES))
     random.Random(seed).shuffle(order)
     rank = {doc_no: i for i, doc_no in enumerate(order)}

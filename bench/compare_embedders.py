@@ -73,7 +73,7 @@ def sample_texts(n: int, work: Path, seed: int = 3) -> tuple[list[str], list[str
     from retrieval.ingest.documents import LoadReport, load_corpus
     from retrieval.settings import Settings
 
-    size = Settings(_env_file=None).chunk_size
+    size = Settings(_env_file=None).index.chunk_size
     chunks = [c.text for doc in load_corpus(ant_subset(1000, work), LoadReport()) for c in chunk_document(doc, size, 1)]
     texts = random.Random(seed).sample(chunks, n)
     _, qa, _ = read_squad(XQUAD)

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.n:
         from retrieval.settings import Settings
 
-        size = Settings(_env_file=None).chunk_size
+        size = Settings(_env_file=None).index.chunk_size
         args.n = ANT_CHUNKS.get(size) or len(ant_chunk_texts(10**9, size))
     if args.threads:
         faiss.omp_set_num_threads(args.threads)

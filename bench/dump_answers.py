@@ -197,9 +197,9 @@ def dump(args: argparse.Namespace) -> int:
                 print(f"[{name}] index of {corpus} (built when missing)", file=sys.stderr, flush=True)
                 indexes[corpus] = cached_index(corpus, Settings())
             settings = indexes[corpus]
-        if settings.index_dir not in pipelines:
-            pipelines[settings.index_dir] = Pipeline.load(settings)
-        pipeline = pipelines[settings.index_dir]
+        if settings.index.index_dir not in pipelines:
+            pipelines[settings.index.index_dir] = Pipeline.load(settings)
+        pipeline = pipelines[settings.index.index_dir]
         build_s = time.perf_counter() - t0
         asks = spec.asks()
         lines, decisions, conversation, current = [], Counter(), None, None
@@ -215,7 +215,7 @@ def dump(args: argparse.Namespace) -> int:
         write_gzip(out / f"{name}.jsonl.gz", lines)
         totals.update(decisions)
         summary["sets"][name] = {"count": len(lines), "decisions": dict(sorted(decisions.items())),
-                                 "index_dir": str(settings.index_dir), "index_s": round(build_s, 1),
+                                 "index_dir": str(settings.index.index_dir), "index_s": round(build_s, 1),
                                  "answer_s": round(time.perf_counter() - t1, 1)}
         print(f"[{name}] {len(lines)} answers {dict(sorted(decisions.items()))} "
               f"(index {build_s:.0f} s, answers {time.perf_counter() - t1:.0f} s)", file=sys.stderr, flush=True)

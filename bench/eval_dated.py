@@ -32,8 +32,8 @@ from retrieval.settings import Settings  # noqa: E402
 from retrieval.understand.query import Query  # noqa: E402
 from retrieval.understand.understander import Understander  # noqa: E402
 
-PERIOD_BOOST = Settings.model_fields["period_weight"].default
-RECENT_WEIGHT = Settings.model_fields["recency_weight"].default
+PERIOD_BOOST = Settings.default("period_weight")
+RECENT_WEIGHT = Settings.default("recency_weight")
 
 KINDS = ("month", "day", "latest")
 TOP_ARTICLES = 5
@@ -74,7 +74,7 @@ def searcher(pipeline: Pipeline, variant: Variant) -> tuple[Understander, Retrie
     """The Understand and Search of ``variant``: copies on ``pipeline``'s index (the pipeline itself is never changed)."""
     settings = pipeline.settings
     weights = {**weights_from(settings), "period": variant.boost, "recency": variant.recent}
-    retriever = Retriever(pipeline.index, pipeline.embedder, fusion=settings.fusion, weights=weights, period_filter=variant.filter)
+    retriever = Retriever(pipeline.index, pipeline.embedder, fusion=settings.search.fusion, weights=weights, period_filter=variant.filter)
     retriever.signals["recency"].window = variant.window  # this copy's own signal
     return pipeline.understand.with_steps(strip_time=variant.strip), retriever
 

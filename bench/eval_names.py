@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             widths = (7, 6, 8, 5, 5, 9)
             print(f"{name:<20} {variant:<9} {r['answerable']:>5} " + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
     if (args.index / "manifest.json").is_file() and not args.floors:
-        pipeline = Pipeline.load(base.model_copy(update={"index_dir": args.index}))
+        pipeline = Pipeline.load(base.with_(index_dir=args.index))
         times = []
         for _ in range(3):
             start = time.perf_counter()

@@ -116,16 +116,17 @@ def collect(sets, readers: list[str], limit: int, records: Path, fresh: bool) ->
     out = []
     with records.open("w", encoding="utf-8") as sink:
         for name, (settings, items) in sets.items():
-            pipeline = None
+            pipelines: dict[str, Pipeline] = {}
             for reader in readers:
                 for n, (split, item) in enumerate(items[:limit] if limit else items):
                     record = done.get((name, reader, n))
                     if record is None or record["question"] != item.question:
-                        if pipeline is None:
-                            pipeline = Pipeline.load(settings)
-                            tower = load_reader(settings.model_copy(update={"reader": "on"}), pipeline.embedder)
-                        pipeline.reader = tower if reader == "on" else None
-                        answer = pipeline.answer(item.question)
+                        if not pipelines:  # one index and embedder; the tower or none (the loaded pipeline is never changed)
+                            loaded = Pipeline.load(settings)
+                            tower = load_reader(settings.with_(reader="on"), loaded.embedder)
+                            pipelines = {r: Pipeline(settings, loaded.index, loaded.embedder, tower if r == "on" else None)
+                                         for r in ("off", "on")}
+                        answer = pipelines[reader].answer(item.question)
                         lead = answer.excerpts[0] if answer.excerpts else None
                         record = {"set": name, "reader": reader, "n": n, "split": split, "question": item.question,
                                   "answers": item.answers, "qtype": answer_type(item.question),

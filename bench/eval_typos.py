@@ -16,6 +16,7 @@ import argparse
 import json
 import random
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from common import ROOT, SHARED_DATA
@@ -94,12 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'set':<24} {'spelling':<9} {'n':>5} {'recall':>7} {'abst':>5} {'unsure':>6} {'unans':>5} {'abst':>5} {'+flag':>5} {'conv':>5}")
     for name, (pipeline, qa, unanswerable, conversations) in sets.items():
         for variant in ("off", "on"):
-            pipeline.settings = pipeline.settings.model_copy(update={"spelling": variant == "on"})
-            r = results.setdefault(name, {})[variant] = measure(pipeline, qa, unanswerable, conversations)
+            on = variant == "on"  # a variant with a copy of the settings (and the Understand switch they set up)
+            varied = pipeline.variant(settings=pipeline.settings.with_(spelling=on),
+                                      steps=replace(pipeline.understand.steps, spelling=on))
+            r = results.setdefault(name, {})[variant] = measure(varied, qa, unanswerable, conversations)
             print(f"{name:<24} {variant:<9} {r['questions']:>5} {r['answer_recall']:>7.3f} {r['answerable_abstained']:>5} "
                   f"{r['answered_unsure']:>6} {r.get('unanswerable', ''):>5} {r.get('abstained', ''):>5} "
                   f"{r.get('abstained_or_flagged', ''):>5} {r.get('conversations', ''):>5}")
-        pipeline.settings = pipeline.settings.model_copy(update={"spelling": True})
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     return 0

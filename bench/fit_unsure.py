@@ -85,7 +85,7 @@ def squad_articles(path: Path, holdout: int) -> tuple[list[tuple[int, QAItem]], 
 
 def ask_all(pipeline: Pipeline, name: str, items: list[tuple[int, QAItem]], answerable: bool) -> list[Row]:
     """Ask every question with abstention off; the fold of an item is its group's parity."""
-    evaluator = Evaluator(pipeline, pipeline.settings.mode, pipeline.settings.top_k)
+    evaluator = Evaluator(pipeline, pipeline.settings.search.mode, pipeline.settings.search.top_k)
     rows = []
     started = time.perf_counter()
     for group, item in items:
@@ -106,7 +106,7 @@ def open_band(settings: Settings) -> Pipeline:
 
 def collect(holdout: int, limit: int | None) -> list[Row]:
     settings = Settings()
-    print(f"READER={getattr(settings, 'reader', 'n/a')} EMBEDDER={settings.embedder} mode={settings.mode} k={settings.top_k}",
+    print(f"READER={settings.answer.reader} EMBEDDER={settings.embedder.embedder} mode={settings.search.mode} k={settings.search.top_k}",
           file=sys.stderr)
     rows: list[Row] = []
     seed = open_band(cached_index(ROOT / "corpus", settings))

@@ -74,7 +74,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     the converted encoder of this checkout, and ``extra``."""
     from retrieval.settings import Settings
 
-    names = {name.upper() for name in Settings.model_fields}
+    names = Settings.env_names()
     env = {key: value for key, value in os.environ.items() if key.upper() not in names}
     env.update(PYTHONPATH=str(ROOT), PYTHONIOENCODING="utf-8", MODELS_DIR=str(ROOT / "data" / "models"), **extra)
     return env

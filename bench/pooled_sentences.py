@@ -97,7 +97,7 @@ def pooled_sentence_vectors(index, embedder, progress=None) -> np.ndarray:
 def evaluate(pipeline, spec: dict, items, unanswerable, conversations) -> dict:
     from retrieval.evaluation import Evaluator
 
-    ev = Evaluator(pipeline, pipeline.settings.mode, pipeline.settings.top_k)
+    ev = Evaluator(pipeline, pipeline.settings.search.mode, pipeline.settings.search.top_k)
     ev.qa(items)
     ev.unanswerable(unanswerable)
     if conversations:

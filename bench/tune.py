@@ -42,7 +42,7 @@ def sweep_fusion(pipeline: Pipeline, qa: list[QAItem]) -> None:
         mode = fusion if fusion in ("bm25", "dense") else "hybrid"
         retriever = pipeline.retriever
         if mode == "hybrid":  # a variant with a copy of the settings: the pipeline itself is never changed
-            retriever = pipeline.variant(settings=pipeline.settings.model_copy(update={
+            retriever = pipeline.variant(settings=pipeline.settings.with_(**{
                 "fusion": fusion, "dense_weight": weight, "sentence_weight": sentence_weight})).retriever
         for item, query, vector in zip(qa, queries, vectors):
             passages = retriever.search(query, k=10, mode=mode, query_vector=vector)

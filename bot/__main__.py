@@ -86,12 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings()
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(map(str, item['loc'])).upper()}: {item['msg']}" for item in error.errors()
+            f"{str(item['loc'][-1]).upper() if item['loc'] else 'SETTINGS'}: {item['msg']}"  # the key's flat name (TOP_K)
+            for item in error.errors()
         )
         _error(f"invalid settings: {problems}")
         return EXIT_CONFIG
     if args.export_feedback is not None:
-        return _export_feedback(settings.state_file, args.export_feedback)
+        return _export_feedback(settings.telegram.state_file, args.export_feedback)
 
     # Telegram and the index are imported only after the settings and the token are known to be usable.
     from bot.security import REDACTOR, TokenError, check_token, install_token_redaction
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     from retrieval.understand.checks import check_mode
 
     try:  # before the index loads: a bad MODE is bad configuration, like a bad token
-        check_mode(settings.mode)
+        check_mode(settings.search.mode)
     except UnknownBackend as error:
         _error(f"invalid settings: MODE: {error}")
         return EXIT_CONFIG
@@ -136,12 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     application = build_application(settings, pipeline)
     updates = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
     try:
-        if settings.telegram_webhook_url:
+        if settings.telegram.telegram_webhook_url:
             application.run_webhook(
-                listen=settings.telegram_webhook_listen,
-                port=settings.telegram_webhook_port,
-                url_path=urlparse(settings.telegram_webhook_url).path.lstrip("/"),
-                webhook_url=settings.telegram_webhook_url,
+                listen=settings.telegram.telegram_webhook_listen,
+                port=settings.telegram.telegram_webhook_port,
+                url_path=urlparse(settings.telegram.telegram_webhook_url).path.lstrip("/"),
+                webhook_url=settings.telegram.telegram_webhook_url,
                 secret_token=hashlib.sha256(token.encode()).hexdigest()[:32],
                 allowed_updates=updates,
             )

@@ -350,7 +350,7 @@ async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await on_stale_button(update, context)
             return
         await query.answer()
-        page = pending.answer.next_page(state.settings.answer_max_excerpts)
+        page = pending.answer.next_page(state.settings.answer.answer_max_excerpts)
         vote_key = pending.vote_key
         if vote_key and (record := state.store.answered(vote_key, chat.id)) is not None:
             state.store.save_answer(vote_key, chat.id, with_page(record, page))  # the vote is on all it showed

@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     from retrieval.settings import Settings
 
     settings = Settings(**({"index_dir": args.index_dir} if args.index_dir else {}))
-    k = args.k or settings.top_k
+    k = args.k or settings.search.top_k
     try:  # MODE from .env, checked before the index loads (--mode is checked by argparse)
-        mode = check_mode(args.mode or settings.mode)
+        mode = check_mode(args.mode or settings.search.mode)
     except UnknownBackend as exc:
         print(f"error: MODE: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -129,7 +129,7 @@ def _command(command: Command, session: Session, live, render, color: bool) -> N
         print(f"mode = {session.mode}")
     elif name == MORE:
         last = session.last
-        page = last.next_page(live.current().settings.answer_max_excerpts) if last else None
+        page = last.next_page(live.current().settings.answer.answer_max_excerpts) if last else None
         if page is None:
             print(word("answer.no_more", last.language if last else "ar"))
         else:

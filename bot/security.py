@@ -19,9 +19,9 @@ class TokenError(ValueError):
 
 def check_token(settings: Settings) -> str:
     """The bot token from settings, or TokenError saying what is wrong with it."""
-    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
+    if settings.telegram.telegram_bot_token is None or not settings.telegram.telegram_bot_token.get_secret_value():
         raise TokenError("TELEGRAM_BOT_TOKEN is not set; put the token from @BotFather in .env")
-    token = settings.telegram_bot_token.get_secret_value().strip()
+    token = settings.telegram.telegram_bot_token.get_secret_value().strip()
     if not TOKEN_PATTERN.match(token):
         raise TokenError(
             "TELEGRAM_BOT_TOKEN is malformed: expected <digits>:<30+ letters, digits, _ or ->,"
@@ -75,11 +75,11 @@ def settings_secrets(settings: Settings) -> set[str]:
     """The secrets of ``settings`` besides the bot token: MILVUS_TOKEN (and its password part when it is
     "user:password") and the password in MILVUS_URI ("http://user:password@host")."""
     found: set[str] = set()
-    if settings.milvus_token is not None and (token := settings.milvus_token.get_secret_value().strip()):
+    if settings.backends.milvus_token is not None and (token := settings.backends.milvus_token.get_secret_value().strip()):
         found.add(token)
         found.add(token.partition(":")[2])
     try:
-        found.add(urlsplit(str(settings.milvus_uri).strip()).password or "")
+        found.add(urlsplit(str(settings.backends.milvus_uri).strip()).password or "")
     except ValueError:  # not a URL
         pass
     return {secret for secret in found if len(secret) >= MIN_SECRET_CHARS}
@@ -119,7 +119,7 @@ def install_token_redaction(token: str, settings: Settings | None = None) -> Non
 def is_allowed(settings: Settings, user_id: int | None, chat_id: int | None) -> bool:
     """ALLOWED_USER_IDS / ALLOWED_CHAT_IDS: empty lists allow everyone; otherwise a listed
     user, or anyone in a listed chat, passes."""
-    users, chats = settings.allowed_user_ids, settings.allowed_chat_ids
+    users, chats = settings.telegram.allowed_user_ids, settings.telegram.allowed_chat_ids
     if not users and not chats:
         return True
     return (user_id is not None and user_id in users) or (

@@ -56,7 +56,7 @@ class Retention:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Retention:
-        return cls(settings.conversation_days, settings.answer_days, settings.vote_days)
+        return cls(settings.privacy.conversation_days, settings.privacy.answer_days, settings.privacy.vote_days)
 
 
 class DamagedState(sqlite3.DatabaseError):

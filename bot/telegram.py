@@ -58,8 +58,8 @@ def build_application(
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
-    if settings.telegram_base_url:
-        api_url, file_url = base_urls(settings.telegram_base_url)
+    if settings.telegram.telegram_base_url:
+        api_url, file_url = base_urls(settings.telegram.telegram_base_url)
         builder = builder.base_url(api_url).base_file_url(file_url)
     if rate_limit_requests:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
@@ -68,8 +68,8 @@ def build_application(
     application.bot_data["state"] = BotState(
         settings=settings,
         live=live,
-        store=StateStore(settings.state_file, retention=Retention.from_settings(settings)),  # purged once here
-        rate_limit=UserRateLimit(settings.rate_limit_per_minute),
+        store=StateStore(settings.telegram.state_file, retention=Retention.from_settings(settings)),  # purged once here
+        rate_limit=UserRateLimit(settings.telegram.rate_limit_per_minute),
     )
     application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
     application.add_handler(CommandHandler(["start", "help"], handlers.on_help))
@@ -95,10 +95,10 @@ async def _post_init(application: Application) -> None:
     titles = await asyncio.to_thread(lambda: state.document_titles)
     log.info("bot @%s ready, %d articles", application.bot.username, len(titles))
     state.purge_task = asyncio.create_task(_purge_periodically(state), name="state-purge")
-    if state.live.follows_index and state.settings.index_poll_seconds > 0:
-        state.live.start_polling(state.settings.index_poll_seconds)
-        log.info("following the index at %s (checked every %g s)", state.settings.index_dir,
-                 state.settings.index_poll_seconds)
+    if state.live.follows_index and state.settings.index.index_poll_seconds > 0:
+        state.live.start_polling(state.settings.index.index_poll_seconds)
+        log.info("following the index at %s (checked every %g s)", state.settings.index.index_dir,
+                 state.settings.index.index_poll_seconds)
 
 
 async def _purge_periodically(state: BotState) -> None:

@@ -3,8 +3,8 @@
     .venv/bin/python docs/gen_configuration.py           # rewrite docs/configuration.md
     .venv/bin/python docs/gen_configuration.py --check   # exit 1 when the file is out of date
 
-Defaults and types come from ``retrieval.settings.Settings`` (the one place configuration is read);
-sections and meanings from .env.example's section headers and line comments, else from the comment
+Defaults, types and sections come from ``retrieval.settings.Settings`` (the one place configuration is read:
+one section model per part of the program); meanings from .env.example's line comments, else from the comment
 beside the field in the settings module. The composer's tunables (``ComposerConfig``) and the decision's
 (``DecisionConfig``, retrieval/answer/decide.py), not read from the environment, are listed from their
 dataclasses the same way.
@@ -142,17 +142,13 @@ def shown(value: object) -> str:
     return str(value)
 
 
-def settings_rows(model: type[BaseModel], prefix: str, delimiter: str) -> list[tuple[str, str, str]]:
-    """(ENV NAME, default, field comment) per field; nested models are walked with the delimiter."""
+def settings_rows(model: type[BaseModel]) -> list[tuple[str, str, str]]:
+    """(field name, default, field comment) per field of one section model."""
     comments = source_comments(model)
     rows = []
     for name, field in model.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            rows += settings_rows(annotation, f"{prefix}{name.upper()}{delimiter}", delimiter)
-            continue
         default = field.default_factory() if field.default_factory is not None else field.default
-        rows.append((f"{prefix}{name.upper()}", shown(default), comments.get(name, "")))
+        rows.append((name, shown(default), comments.get(name, "")))
     return rows
 
 
@@ -163,21 +159,18 @@ def cell(text: str) -> str:
 def render() -> str:
     from retrieval.answer.config import ComposerConfig
     from retrieval.answer.decide import DecisionConfig
-    from retrieval.settings import Settings
+    from retrieval.settings import NESTED, RENAMED, SECTIONS
 
-    keys, sections = env_example()
-    delimiter = Settings.model_config.get("env_nested_delimiter") or "__"
-    rows = settings_rows(Settings, "", delimiter)
-    by_section: dict[str, list[str]] = {section: [] for section in sections}
-    missing: list[str] = []
-    for env, default, comment in rows:
-        section, meaning = keys.get(env, ("", ""))
-        line = f"| `{env}` | `{cell(default)}` | {explained(env, meaning or comment)} |"
-        if section:
-            by_section.setdefault(section, []).append(line)
-        else:
-            missing.append(line)
-    known = {env for env, _, _ in rows}
+    keys, _ = env_example()
+    by_section: dict[str, list[str]] = {}
+    known: set[str] = set()
+    for section, model in SECTIONS.items():
+        lines = by_section.setdefault(section, [])
+        for name, default, comment in settings_rows(model):
+            env = name.upper()
+            known.add(env)
+            meaning = keys.get(env, ("", ""))[1]
+            lines.append(f"| `{env}` | `{section.upper()}{NESTED}{env}` | `{cell(default)}` | {explained(env, meaning or comment)} |")
     unknown = sorted(k for k in keys if k not in known)
 
     out = [
@@ -192,15 +185,20 @@ def render() -> str:
         "Regenerate this page with `.venv/bin/python docs/gen_configuration.py` (`--check` tells whether it is",
         "up to date).",
         "",
+        "The settings are one tree of sections, one per part of the program (`settings.search.top_k` in the code).",
+        "Each key is set by its flat name, as before the sections (`TOP_K=3`), or by its nested name",
+        f"`SECTION{NESTED}KEY` (`SEARCH{NESTED}TOP_K=3`; it wins when both are set); keyword construction takes the flat",
+        "names too (`Settings(top_k=3)`), and `settings.with_(top_k=3)` is a changed copy.",
+        "Renamed keys (the old name still accepted): " + (", ".join(f"`{old.upper()}` -> `{new.upper()}`"
+                                                                    for old, new in RENAMED.items()) or "none") + ".",
+        "",
     ]
     for section, lines in by_section.items():
-        if not lines:
-            continue
+        doc = (SECTIONS[section].__doc__ or "").strip()
         for old, new in POINTERS.items():
-            section = section.replace(old, new)
-        out += [f"## {section[0].upper()}{section[1:]}", "", "| key | default | meaning |", "|---|---|---|", *lines, ""]
-    if missing:
-        out += ["## Not in .env.example", "", "| key | default | meaning |", "|---|---|---|", *missing, ""]
+            doc = doc.replace(old, new)
+        out += [f"## `{section}` ({SECTIONS[section].__name__})", "", cell(doc), "",
+                "| key | nested key | default | meaning |", "|---|---|---|---|", *lines, ""]
     if unknown:
         out += ["## In .env.example but not read by Settings", "", *(f"- `{k}`" for k in unknown), ""]
 

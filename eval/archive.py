@@ -358,7 +358,7 @@ def build_indexes(base: Path, order: tuple[str, ...] = ("slice", "slice-seed", "
     for name in order:
         started = time.perf_counter()
         settings = cached_index(base / "corpora" / name, Settings())
-        print(f"index {name}: {settings.index_dir} in {time.perf_counter() - started:.0f} s", flush=True)
+        print(f"index {name}: {settings.index.index_dir} in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def commands(base: Path) -> list[str]:

@@ -90,10 +90,11 @@ def read_squad(path: Path, holdout_articles: int = 0) -> tuple[list[dict], list[
 def cache_key(corpus: Path, settings: Settings) -> str:
     """What names a cached evaluation index: the corpus path and every setting its files depend on."""
     corpus = Path(corpus).resolve()
-    parts = [str(corpus), settings.embedder, str(settings.model), str(settings.chunk_size), str(settings.chunk_overlap),
-             settings.faiss_factory, settings.bm25_backend, str(settings.sentence_vectors)]
-    if settings.search_backend != "local":  # each engine its own cached index (local keeps its old names)
-        parts += [settings.search_backend, str(settings.milvus_uri)]
+    parts = [str(corpus), settings.embedder.embedder, str(settings.embedder.model), str(settings.index.chunk_size),
+             str(settings.index.chunk_overlap), settings.index.faiss_factory, settings.backends.bm25_backend,
+             str(settings.index.sentence_vectors)]
+    if settings.backends.search_backend != "local":  # each engine its own cached index (local keeps its old names)
+        parts += [settings.backends.search_backend, str(settings.backends.milvus_uri)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
@@ -105,9 +106,9 @@ def cached_index_dir(corpus: Path, settings: Settings, cache: Path = EVAL_CACHE)
 def cached_index(corpus: Path, settings: Settings, cache: Path = EVAL_CACHE) -> Settings:
     """``settings`` pointing at the evaluation index of ``corpus``, built first when it is missing
     or stale (vectors are reused from the other cached indexes: a second run costs only the questions)."""
-    settings = settings.model_copy(update={"index_dir": cached_index_dir(corpus, settings, cache)})
-    siblings = [p for p in Path(cache).glob("index-*") if p != settings.index_dir]
-    build_index(settings, corpus=corpus, index_dir=settings.index_dir, reuse_from=siblings)
+    settings = settings.with_(index_dir=cached_index_dir(corpus, settings, cache))
+    siblings = [p for p in Path(cache).glob("index-*") if p != settings.index.index_dir]
+    build_index(settings, corpus=corpus, index_dir=settings.index.index_dir, reuse_from=siblings)
     return settings
 
 

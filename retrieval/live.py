@@ -81,7 +81,7 @@ class LivePipeline:
         self.generation = 0
         self.refused: str | None = None  # the message of the last new index refused (None once one is used)
         self._signature = signature if signature is not None else (
-            manifest_signature(settings.index_dir) if settings is not None else None)
+            manifest_signature(settings.index.index_dir) if settings is not None else None)
         self._refused_signature: Signature = None
         self._load_lock = threading.Lock()  # one load at a time; questions never take it
         self._stop = threading.Event()
@@ -90,7 +90,7 @@ class LivePipeline:
     @classmethod
     def load(cls, settings: Settings, **options) -> LivePipeline:
         """Load the index of ``settings`` (raises as ``Pipeline.load`` does: the first index must be usable)."""
-        signature = manifest_signature(settings.index_dir)  # before loading: a build finishing meanwhile is seen next time
+        signature = manifest_signature(settings.index.index_dir)  # before loading: a build finishing meanwhile is seen next time
         live = cls(Pipeline.load(settings), settings, signature=signature, **options)
         # the English names' lookup table (retrieval/understand/names.py; 3.7 s on the whole archive) and the spelling
         # table (retrieval/understand/spelling.py), built in the background so the first question does not wait for them
@@ -109,7 +109,7 @@ class LivePipeline:
         """True when the manifest on disk differs from the one in use and was not already refused."""
         if self.settings is None:
             return False
-        signature = manifest_signature(self.settings.index_dir)
+        signature = manifest_signature(self.settings.index.index_dir)
         return signature is not None and signature != self._signature and signature != self._refused_signature
 
     def refresh(self) -> bool:
@@ -119,20 +119,20 @@ class LivePipeline:
         if not self.changed():
             return False
         with self._load_lock:
-            signature = manifest_signature(self.settings.index_dir)
+            signature = manifest_signature(self.settings.index.index_dir)
             if signature is None or signature in (self._signature, self._refused_signature):
                 return False  # another thread switched (or refused) while this one waited
             old = self._pipeline
             started = time.perf_counter()
             try:
                 # the embedder is reused: Index.load refuses an index built for another one
-                index = Index.load(self.settings.index_dir, self.settings)
+                index = Index.load(self.settings.index.index_dir, self.settings)
                 new = Pipeline(self.settings, index, old.embedder, old.reader)
                 prepare_tables(index)  # off the question path, like the load itself
             except (RetrievalError, OSError) as exc:
                 self._refused_signature, self.refused = signature, str(exc)
                 log.error("the new index at %s was refused; still serving the previous one (%d documents): %s",
-                          self.settings.index_dir, len(old.index.documents), exc)
+                          self.settings.index.index_dir, len(old.index.documents), exc)
                 return False
             switch = Switch(
                 generation=self.generation + 1,

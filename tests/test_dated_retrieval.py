@@ -32,7 +32,7 @@ def dated(seed_pipeline: Pipeline, tmp_path_factory) -> Pipeline:
     settings = seed_settings(corpus.parent / "index")
     # the seed pipeline's embedder, so the model is not loaded twice
     build_index(settings, corpus=corpus, embedder=seed_pipeline.embedder, progress=False)
-    return Pipeline(settings, Index.load(settings.index_dir, settings), seed_pipeline.embedder)
+    return Pipeline(settings, Index.load(settings.index.index_dir, settings), seed_pipeline.embedder)
 
 
 def top_dates(pipeline: Pipeline, question: str, **options) -> list[str]:

@@ -250,7 +250,7 @@ def test_read_squad_holdout_articles_become_unanswerable(squad_file: Path) -> No
 
 def _clean_env() -> dict[str, str]:
     """The environment without any setting the program reads."""
-    names = {name.upper() for name in Settings.model_fields}
+    names = Settings.env_names()
     env = {key: value for key, value in os.environ.items() if key.upper() not in names}
     env["PYTHONPATH"] = str(ROOT)
     env["PYTHONIOENCODING"] = "utf-8"
@@ -265,7 +265,7 @@ def _jsonl(path: Path, records: list[dict]) -> Path:
 
 @pytest.mark.slow
 def test_evaluate_py_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    names = {name.upper() for name in Settings.model_fields}
+    names = Settings.env_names()
     for key in [key for key in os.environ if key.upper() in names]:
         monkeypatch.delenv(key)  # the settings the subprocess sees (_clean_env)
 
@@ -303,13 +303,13 @@ def test_evaluate_py_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch: p
                             "abstention", "unsure", "conversation_recall", "latency_ms", "failures", "recall_curves"}
     assert metrics["n_questions"] == 3
     assert "1 question(s)" in result.stderr and "no reference answer" in result.stderr
-    assert (metrics["mode"], metrics["k"]) == (settings.mode, settings.top_k)
+    assert (metrics["mode"], metrics["k"]) == (settings.search.mode, settings.search.top_k)
     assert metrics["answer_recall"] == 1.0
     recall = metrics["passage_recall"]
     assert set(recall) == {"1", "3", "5", "10"}
     assert 0 < recall["1"] <= recall["3"] <= recall["5"] <= recall["10"] == 1.0
     assert recall["1"] <= metrics["mrr"] <= 1.0
-    assert 0 < metrics["mean_answer_chars"] <= settings.answer_max_chars
+    assert 0 < metrics["mean_answer_chars"] <= settings.answer.answer_max_chars
     assert metrics["abstention"] == {"unanswerable": 3, "abstained_correctly": 2, "answerable_abstained": 0}
     assert metrics["unsure"] == {"answered_sure": 3, "answered_unsure": 0, "answerable_abstained": 0, "sure_recall": 1.0,
                                  "unsure_recall": None, "unanswerable": 3, "unanswerable_flagged": 1,
@@ -368,10 +368,10 @@ def test_cached_index_dir_follows_the_corpus_and_every_setting_the_files_depend_
     monkeypatch.chdir(SEED_CORPUS.parent)
     assert cached_index_dir(Path(SEED_CORPUS.name), base, cache=tmp_path) == here  # the same folder, named relatively
     others = [cached_index_dir(tmp_path, base, cache=tmp_path)]
-    for change in ({"chunk_size": base.chunk_size + 100}, {"chunk_overlap": base.chunk_overlap + 1},
-                   {"faiss_factory": "HNSW32"}, {"bm25_backend": "rank-bm25"}, {"sentence_vectors": not base.sentence_vectors},
+    for change in ({"chunk_size": base.index.chunk_size + 100}, {"chunk_overlap": base.index.chunk_overlap + 1},
+                   {"faiss_factory": "HNSW32"}, {"bm25_backend": "rank-bm25"}, {"sentence_vectors": not base.index.sentence_vectors},
                    {"model": "some/other-model"}):
-        others.append(cached_index_dir(SEED_CORPUS, base.model_copy(update=change), cache=tmp_path))
+        others.append(cached_index_dir(SEED_CORPUS, base.with_(**change), cache=tmp_path))
     assert len({here, *others}) == len(others) + 1
     # settings the index files do not depend on share the index
-    assert cached_index_dir(SEED_CORPUS, base.model_copy(update={"top_k": base.top_k + 1}), cache=tmp_path) == here
+    assert cached_index_dir(SEED_CORPUS, base.with_(top_k=base.search.top_k + 1), cache=tmp_path) == here

@@ -193,11 +193,11 @@ def test_latest_lists_the_newest_headlines_with_their_dates_and_links(seed_pipel
     (corpus / DATED_CORPUS.name).write_bytes(DATED_CORPUS.read_bytes())
     settings = seed_settings(tmp_path / "index")
     build_index(settings, corpus=corpus, embedder=seed_pipeline.embedder, progress=False)
-    dated = Pipeline(settings, Index.load(settings.index_dir, settings), seed_pipeline.embedder)
+    dated = Pipeline(settings, Index.load(settings.index.index_dir, settings), seed_pipeline.embedder)
     articles = [json.loads(line) for line in DATED_CORPUS.read_text(encoding="utf-8").splitlines()]
     newest_first = sorted(articles, key=lambda a: a["date"], reverse=True)
     with BotAPIServer() as server:
-        with BotRunner(bot_settings(server, tmp_path / "state.sqlite3", settings.index_dir), dated):
+        with BotRunner(bot_settings(server, tmp_path / "state.sqlite3", settings.index.index_dir), dated):
             [reply] = ask(server, 606, "/latest")
     lines = reply.text.split("\n")
     assert lines[0] == LATEST_HEADING and len(lines) == 1 + len(articles)

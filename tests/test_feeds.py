@@ -297,5 +297,5 @@ def test_feeds_setting_takes_spaces_commas_or_json():
     urls = ["https://a.example/rss.xml", "https://b.example/atom"]
     for value in ("https://a.example/rss.xml https://b.example/atom", "https://a.example/rss.xml,https://b.example/atom",
                   json.dumps(urls)):
-        assert Settings(_env_file=None, feeds=value).feeds == urls
-    assert Settings(_env_file=None).feeds == [] and not Settings(_env_file=None).fetch_allow_private
+        assert Settings(_env_file=None, feeds=value).feeds.feeds == urls
+    assert Settings(_env_file=None).feeds.feeds == [] and not Settings(_env_file=None).feeds.fetch_allow_private

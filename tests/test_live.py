@@ -64,7 +64,7 @@ def fake_live(tmp_path):
     corpus = seed_copy(tmp_path)
     settings = fake_settings(corpus, tmp_path / "index")
     build_index(settings, embedder=FakeEmbedder(), progress=False)
-    pipeline = Pipeline(settings, Index.load(settings.index_dir, settings), FakeEmbedder())
+    pipeline = Pipeline(settings, Index.load(settings.index.index_dir, settings), FakeEmbedder())
     return LivePipeline(pipeline, settings), settings
 
 
@@ -72,7 +72,7 @@ def test_a_rebuild_is_switched_in_and_the_old_index_released(fake_live, caplog):
     live, settings = fake_live
     first = live.current()
     assert live.refresh() is False and live.current() is first  # nothing changed: one stat, no load
-    record = add_new_article(settings.corpus_dir)
+    record = add_new_article(settings.index.corpus_dir)
     build_index(settings, embedder=FakeEmbedder(), progress=False)
     with caplog.at_level(logging.INFO, logger="retrieval.live"):
         assert live.refresh() is True
@@ -106,7 +106,7 @@ def test_a_question_in_flight_finishes_on_the_index_it_started_on(fake_live):
     live, settings = fake_live
     held = live.current()  # what a front end holds while it answers
     before = held.answer(SEED_QUESTION, mode="bm25")
-    add_new_article(settings.corpus_dir)
+    add_new_article(settings.index.corpus_dir)
     build_index(settings, embedder=FakeEmbedder(), progress=False)  # swaps the folder: the old files are deleted
     assert live.refresh() is True
     # the old pipeline still answers, identically, from its memory maps of the deleted files
@@ -119,7 +119,7 @@ def test_a_damaged_new_index_is_refused_and_the_old_one_keeps_serving(fake_live,
     live, settings = fake_live
     first = live.current()
     expected = first.answer(SEED_QUESTION, mode="bm25").text
-    manifest = settings.index_dir / MANIFEST
+    manifest = settings.index.index_dir / MANIFEST
     manifest.write_text(manifest.read_text(encoding="utf-8")[:200], encoding="utf-8")  # a truncated write
     with caplog.at_level(logging.INFO, logger="retrieval.live"):
         assert live.refresh() is False
@@ -131,7 +131,7 @@ def test_a_damaged_new_index_is_refused_and_the_old_one_keeps_serving(fake_live,
     assert live.current() is first and "unreadable" in live.refused
     assert live.current().answer(SEED_QUESTION, mode="bm25").text == expected
     # a good build afterwards is taken
-    add_new_article(settings.corpus_dir)
+    add_new_article(settings.index.corpus_dir)
     build_index(settings, embedder=FakeEmbedder(), progress=False, rebuild=True)
     assert live.refresh() is True and live.refused is None and len(live.current().documents()) == 6
 
@@ -139,16 +139,16 @@ def test_a_damaged_new_index_is_refused_and_the_old_one_keeps_serving(fake_live,
 def test_a_damaged_data_file_or_another_embedder_is_refused(fake_live, caplog):
     live, settings = fake_live
     first = live.current()
-    add_new_article(settings.corpus_dir)
+    add_new_article(settings.index.corpus_dir)
     build_index(settings, embedder=FakeEmbedder(dim=32), progress=False)  # vectors the questions cannot use
     with caplog.at_level(logging.ERROR, logger="retrieval.live"):
         assert live.refresh() is False
     assert "built with embedder fake:hash-32" in live.refused and live.current() is first
     build_index(settings, embedder=FakeEmbedder(), progress=False)
-    chunks = settings.index_dir / CHUNKS
+    chunks = settings.index.index_dir / CHUNKS
     chunks.write_bytes(chunks.read_bytes()[:-8] + b"\0" * 8)  # one flipped file, then its manifest is touched
-    (settings.index_dir / MANIFEST).touch()
-    assert manifest_signature(settings.index_dir) is not None
+    (settings.index.index_dir / MANIFEST).touch()
+    assert manifest_signature(settings.index.index_dir) is not None
     assert live.refresh() is False
     assert "damaged (checksum differs" in live.refused and live.current() is first
     assert len([r for r in caplog.records if "refused" in r.getMessage()]) == 2
@@ -158,7 +158,7 @@ def test_polling_switches_without_a_question(fake_live):
     live, settings = fake_live
     live.start_polling(0.05)
     try:
-        add_new_article(settings.corpus_dir)
+        add_new_article(settings.index.corpus_dir)
         build_index(settings, embedder=FakeEmbedder(), progress=False)
         deadline = time.monotonic() + 20
         while live.generation == 0:
@@ -171,7 +171,7 @@ def test_polling_switches_without_a_question(fake_live):
 
 def test_concurrent_refreshes_load_once(fake_live):
     live, settings = fake_live
-    add_new_article(settings.corpus_dir)
+    add_new_article(settings.index.corpus_dir)
     build_index(settings, embedder=FakeEmbedder(), progress=False)
     results: list[bool] = []
     threads = [threading.Thread(target=lambda: results.append(live.refresh())) for _ in range(6)]
@@ -208,7 +208,7 @@ def test_the_bot_switches_while_twenty_chats_ask_and_cites_the_new_article(live_
                         state_file=tmp_path / "state.sqlite3", rate_limit_per_minute=1000, index_poll_seconds=0.05)
     record = new_article()
     with BotAPIServer() as server:
-        settings = settings.model_copy(update={"telegram_base_url": server.base_url})
+        settings = settings.with_(telegram_base_url=server.base_url)
         live = LivePipeline.load(settings)
         with BotRunner(settings, live) as bot:
             server.send_text(1, NEW_QUESTION)

@@ -177,25 +177,25 @@ def test_update_adds_and_deletes_articles_in_place_and_a_rebuild_drops_the_old_c
     extra = min((d for d in docs if d["id"] >= "003"),  # not a rebuild (the average length moves less than 2%)
                 key=lambda d: abs(len(analyze(d["title"] + "\n" + d["text"])) - size))
     settings = _settings(tmp_path, str(tmp_path / "m.db"), monkeypatch)
-    for p in settings.corpus_dir.iterdir():
+    for p in settings.index.corpus_dir.iterdir():
         p.unlink()
-    feed = settings.corpus_dir / "xquad.jsonl"
+    feed = settings.index.corpus_dir / "xquad.jsonl"
     feed.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in kept), encoding="utf-8")
     build_index(settings, embedder=FakeEmbedder(), progress=False)
-    first = json.loads((settings.index_dir / RECORD).read_text())
+    first = json.loads((settings.index.index_dir / RECORD).read_text())
     gone, new = kept[0], {**extra, "id": "new"}
     feed.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in [*kept[1:], new]), encoding="utf-8")
     build_index(settings, embedder=FakeEmbedder(), progress=False)
-    second = json.loads((settings.index_dir / RECORD).read_text())
+    second = json.loads((settings.index.index_dir / RECORD).read_text())
     assert second["collection"] == first["collection"] and second["generation"] == first["generation"] + 1
-    index = Index.load(settings.index_dir)
+    index = Index.load(settings.index.index_dir)
     assert set(index.backend.counts().values()) == {len(index)}
     assert gone["id"] not in {d.id for d in index.documents}
     hits = index.backend.sparse_top_k(analyze(new["text"][:300]), 5)
     assert index.documents[index.chunk(int(hits.ids[0]))[0]].id == "new"
     assert "new" in _docs_found(index, new["text"][:300])
     build_index(settings, embedder=FakeEmbedder(dim=32), progress=False)  # another embedder: a new collection
-    third = json.loads((settings.index_dir / RECORD).read_text())
+    third = json.loads((settings.index.index_dir / RECORD).read_text())
     client, _ = milvus_store.connect(settings)
     base = third["base"]
     assert third["collection"] != first["collection"]
@@ -209,8 +209,8 @@ def test_server_killed_mid_build_leaves_the_previous_index_serving(tmp_path, mon
     try:
         settings = _settings(tmp_path, server.uri, monkeypatch)
         build_index(settings, embedder=FakeEmbedder(), progress=False)
-        before = Index.load(settings.index_dir)
-        (settings.corpus_dir / "new.txt").write_text("زلزال\n\nضرب زلزال قوي مدينة طنجة.", encoding="utf-8")
+        before = Index.load(settings.index.index_dir)
+        (settings.index.corpus_dir / "new.txt").write_text("زلزال\n\nضرب زلزال قوي مدينة طنجة.", encoding="utf-8")
 
         def kill_at(stage: str) -> None:
             if stage == "faiss":  # connected, terms analysed: the server dies before the vectors are written
@@ -221,10 +221,10 @@ def test_server_killed_mid_build_leaves_the_previous_index_serving(tmp_path, mon
         message = str(failure.value)
         assert "\n" not in message and server.uri in message and "previous index still serves" in message
         server.restart()
-        after = Index.load(settings.index_dir)  # the folder and its collection are the first build's
+        after = Index.load(settings.index.index_dir)  # the folder and its collection are the first build's
         assert len(after) == len(before) and "new" not in _docs_found(after, "زلزال طنجة")
         build_index(settings, embedder=FakeEmbedder(), progress=False)  # the next build succeeds and tidies up
-        assert "new" in _docs_found(Index.load(settings.index_dir), "زلزال طنجة")
+        assert "new" in _docs_found(Index.load(settings.index.index_dir), "زلزال طنجة")
     finally:
         server.server.stop()
 
@@ -238,7 +238,7 @@ def test_a_wrong_uri_is_one_line_naming_it_and_never_the_token(tmp_path, monkeyp
     for uri in (f"http://127.0.0.1:{_free_port()}", str(tmp_path / "m.txt")):
         monkeypatch.setenv("MILVUS_URI", uri)
         with pytest.raises(RetrievalError) as failure:
-            Index.load(settings.index_dir)
+            Index.load(settings.index.index_dir)
         message = str(failure.value)
         assert "\n" not in message and uri in message and secret not in message and "MILVUS_URI" in message
 
@@ -259,16 +259,16 @@ def test_a_lite_file_open_in_another_process_says_so(tmp_path) -> None:
 def test_an_empty_milvus_or_a_collection_of_another_embedder_is_refused(tmp_path, monkeypatch) -> None:
     settings = _settings(tmp_path, str(tmp_path / "m.db"), monkeypatch)
     build_index(settings, embedder=FakeEmbedder(), progress=False)
-    record = json.loads((settings.index_dir / RECORD).read_text())
+    record = json.loads((settings.index.index_dir / RECORD).read_text())
     client, _ = milvus_store.connect(settings)
     catalog = milvus_store.Catalog(client, "faults")
     key = f"{record['collection']}@{record['generation']}"
     built = catalog.get(key)
     catalog.put(key, {**built, "signature": {**built["signature"], "embedder": {"backend": "onnx", "model": "other", "dim": 64}}})
     with pytest.raises(IndexMismatch, match="was built with embedder onnx:other") as failure:
-        Index.load(settings.index_dir)
+        Index.load(settings.index.index_dir)
     assert "\n" not in str(failure.value)
     monkeypatch.setenv("MILVUS_URI", str(tmp_path / "empty.db"))  # another Milvus: the collection is not there
     with pytest.raises(IndexCorrupt, match="no finished collection") as failure:
-        Index.load(settings.index_dir)
+        Index.load(settings.index.index_dir)
     assert "\n" not in str(failure.value)

@@ -41,13 +41,13 @@ def test_the_limit_counts_trimmed_characters_and_is_inclusive() -> None:
 def test_a_long_question_is_refused_by_the_pipeline_not_cut(seed_pipeline) -> None:
     # the first 1,000 characters alone would be answered: a cut would hide the refusal
     question = QUESTION + " " + "رشاد " * 250
-    assert len(question.strip()) > seed_pipeline.settings.max_question_chars
+    assert len(question.strip()) > seed_pipeline.settings.understand.max_question_chars
     assert not seed_pipeline.answer(question.strip()[:1000]).abstained
     conversation = Conversation()
     answer = seed_pipeline.answer(question, conversation)
-    expected = word("question.too_long").format(size=len(question.strip()), limit=seed_pipeline.settings.max_question_chars)
+    expected = word("question.too_long").format(size=len(question.strip()), limit=seed_pipeline.settings.understand.max_question_chars)
     assert answer.refused == "too_long" and answer.abstained
-    assert answer.message == expected == check_question(question, seed_pipeline.settings.max_question_chars).message
+    assert answer.message == expected == check_question(question, seed_pipeline.settings.understand.max_question_chars).message
     assert answer.question == question.strip()  # kept whole
     assert answer.excerpts == [] and answer.passages == [] and answer.text == expected
     assert conversation.turns == []  # a refused question is not a turn
@@ -56,7 +56,7 @@ def test_a_long_question_is_refused_by_the_pipeline_not_cut(seed_pipeline) -> No
 def test_an_answered_question_is_not_marked_refused(seed_pipeline) -> None:
     answer = seed_pipeline.answer(QUESTION)
     assert answer.refused is None and answer.excerpts
-    assert check_question(QUESTION, seed_pipeline.settings.max_question_chars) is None
+    assert check_question(QUESTION, seed_pipeline.settings.understand.max_question_chars) is None
 
 
 @pytest.mark.parametrize("mode", ["nonsense", "HYBRID", "bm-25"])

@@ -98,7 +98,7 @@ def test_ray_update_embeds_only_the_new_article_and_the_command_runs(ray_session
     shutil.copytree(SEED_CORPUS, corpus)
     index_dir = tmp_path / "index"
     shutil.copytree(ray_index, index_dir)
-    settings = seed_settings(index_dir).model_copy(update={"corpus_dir": corpus})
+    settings = seed_settings(index_dir).with_(corpus_dir=corpus)
     assert build_index_ray(settings).status == "unchanged"
     (corpus / "new.txt").write_text("مباراة ودية\n\nفاز فريق النادي الأهلي على فريق الزمالك بهدفين في مباراة ودية أقيمت "
                                     "في القاهرة مساء الجمعة.", encoding="utf-8")

@@ -39,7 +39,7 @@ def shipped_band() -> tuple[float, float]:
 
 def refusal(question: str) -> str:
     """The one question check's words for ``question`` under the default settings."""
-    return check_question(question, Settings.model_fields["max_question_chars"].default).message
+    return check_question(question, Settings.default("max_question_chars")).message
 
 pytestmark = pytest.mark.slow  # every test runs the REPL as a subprocess
 
@@ -50,7 +50,7 @@ _ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|\r")
 
 
 def _env() -> dict[str, str]:
-    names = {name.upper() for name in Settings.model_fields}
+    names = Settings.env_names()
     env = {key: value for key, value in os.environ.items() if key.upper() not in names}
     env.update(PYTHONPATH=str(ROOT), PYTHONIOENCODING="utf-8", TERM="dumb", LANG="C.UTF-8", LC_ALL="C.UTF-8")
     env.pop("INPUTRC", None)
@@ -165,7 +165,7 @@ def test_a_session_of_questions_and_commands(repl: Terminal, seed_pipeline: Pipe
     assert word("answer.more_hint") in answer
 
     # :more pages what the answer holds back, page by page, as Answer.next_page does
-    size = seed_pipeline.settings.answer_max_excerpts
+    size = seed_pipeline.settings.answer.answer_max_excerpts
     page = seed_pipeline.answer(QUESTION).next_page(size)
     assert page is not None and page.more  # the seed question holds back more than one page
     while page is not None:
@@ -197,7 +197,7 @@ def test_an_english_question_is_framed_in_english_and_paged_to_the_end(repl: Ter
     assert (word("answer.more_hint", "en") in answer) == bool(expected.more) and word("answer.more_hint") not in answer
     while expected.more:
         repl.ask(":more")
-        expected = expected.next_page(seed_pipeline.settings.answer_max_excerpts)
+        expected = expected.next_page(seed_pipeline.settings.answer.answer_max_excerpts)
     assert word("answer.no_more", "en") in repl.ask(":more")
     assert word("answer.none", "en") in repl.ask("What is the capital of Japan?")
     repl.send(":q\r")
@@ -334,7 +334,7 @@ def test_the_notice_leads_an_unsure_answer_and_its_more_pages(repl: Terminal, se
     assert answer.unsure and answer.more
     shown = repl.ask(IN_BAND)
     assert word("answer.unsure") in shown and render_terminal(answer) in shown
-    page = answer.next_page(seed_pipeline.settings.answer_max_excerpts)
+    page = answer.next_page(seed_pipeline.settings.answer.answer_max_excerpts)
     shown = repl.ask(":more")
     assert word("answer.unsure") in shown and render_terminal(page) in shown  # a page of "more" keeps the notice
     assert word("answer.unsure") not in repl.ask(QUESTION)  # a sure answer has none

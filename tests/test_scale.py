@@ -59,8 +59,8 @@ def texts_of(records_file: Path, settings: Settings) -> int:
     """How many texts (chunks + sentences) a build embeds for the articles of one file."""
     total = 0
     for doc in load_corpus(records_file):
-        total += len(chunk_document(doc, settings.chunk_size, settings.chunk_overlap))
-        total += len(sentence_units(doc.text, settings.chunk_size))
+        total += len(chunk_document(doc, settings.index.chunk_size, settings.index.chunk_overlap))
+        total += len(sentence_units(doc.text, settings.index.chunk_size))
     return total
 
 
@@ -71,7 +71,7 @@ def test_gz_corpus_file_is_indexed_with_its_metadata(tmp_path: Path) -> None:
     result = build_index(settings, embedder=FakeEmbedder(), progress=False)
     assert result.status == "built" and result.documents == len(records) and not result.report.skipped
 
-    index = Index.load(settings.index_dir)
+    index = Index.load(settings.index.index_dir)
     by_id = {doc.id: doc for doc in index.documents}
     meta = {record["id"]: record for record in index.doc_meta}
     for line_no, record in enumerate(records, start=1):
@@ -98,7 +98,7 @@ def test_new_gz_file_embeds_only_its_texts(tmp_path: Path) -> None:
     assert result.status == "built" and result.documents == 12
     assert fake.calls == result.embedded == texts_of(added, settings)
     assert result.reused == first.embedded
-    assert {r["id"] for r in ant_records(4, skip=20)} <= {d.id for d in Index.load(settings.index_dir).documents}
+    assert {r["id"] for r in ant_records(4, skip=20)} <= {d.id for d in Index.load(settings.index.index_dir).documents}
 
 
 def test_articles_removed_from_a_gz_file_lose_their_chunks(tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_articles_removed_from_a_gz_file_lose_their_chunks(tmp_path: Path) -> No
     write_gz(corpus / "ant.jsonl.gz", records)
     settings = settings_for(corpus, tmp_path / "index")
     build_index(settings, embedder=FakeEmbedder(), progress=False)
-    before = Index.load(settings.index_dir)
+    before = Index.load(settings.index.index_dir)
 
     # the file is rewritten without three articles: the others move to other line numbers
     gone = {records[i]["id"] for i in (0, 4, 7)}
@@ -117,7 +117,7 @@ def test_articles_removed_from_a_gz_file_lose_their_chunks(tmp_path: Path) -> No
     result = build_index(settings, embedder=fake, progress=False)
     assert result.status == "built" and fake.calls == 0 and result.documents == 7
 
-    after = Index.load(settings.index_dir)
+    after = Index.load(settings.index.index_dir)
     assert not gone & {d.id for d in after.documents}
     assert len(after) == len(before) - gone_chunks
     for record in records:
@@ -129,14 +129,14 @@ def test_articles_removed_from_a_gz_file_lose_their_chunks(tmp_path: Path) -> No
     write_gz(corpus / "other.jsonl.gz", ant_records(2, skip=30))
     (corpus / "ant.jsonl.gz").unlink()
     result = build_index(settings, embedder=FakeEmbedder(), progress=False)
-    assert {d.id for d in Index.load(settings.index_dir).documents} == {r["id"] for r in ant_records(2, skip=30)}
+    assert {d.id for d in Index.load(settings.index.index_dir).documents} == {r["id"] for r in ant_records(2, skip=30)}
 
 
 # --- resume after SIGKILL of the real command line -----------------------------------------
 
 
 def clean_env() -> dict[str, str]:
-    names = {name.upper() for name in Settings.model_fields}
+    names = Settings.env_names()
     env = {key: value for key, value in os.environ.items() if key.upper() not in names}
     env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", EMBED_BATCH_SIZE="16")
     return env

@@ -157,7 +157,7 @@ def test_the_reader_keeps_the_hook(seed_pipeline: Pipeline):
     """READER=on composes with the tower; the answer phrase is still looked for (and READER=off is the fixture)."""
     from retrieval.pipeline import load_reader
 
-    tower = load_reader(seed_pipeline.settings.model_copy(update={"reader": "on"}), seed_pipeline.embedder)
+    tower = load_reader(seed_pipeline.settings.with_(reader="on"), seed_pipeline.embedder)
     pipeline = Pipeline(seed_pipeline.settings, seed_pipeline.index, seed_pipeline.embedder, tower)
     _, excerpt = lead(pipeline, "في أي يوم التقى بلينكن الرئيس المصري في القاهرة؟")
     assert excerpt.answer is not None and "الاثنين" in excerpt.text[excerpt.answer[0]:excerpt.answer[1]]

@@ -101,6 +101,6 @@ def test_the_answer_says_what_it_corrected_once(seed_pipeline: Pipeline) -> None
 
 def test_spelling_off_searches_the_question_as_typed(seed_pipeline: Pipeline) -> None:
     typed = "في أي مدينة استقبل مدير جهاز المخابرت العامة المصرية ستيف ويتكف؟"
-    as_typed = Pipeline(seed_pipeline.settings.model_copy(update={"spelling": False}), seed_pipeline.index,
+    as_typed = Pipeline(seed_pipeline.settings.with_(spelling=False), seed_pipeline.index,
                         seed_pipeline.embedder, seed_pipeline.reader)
     assert as_typed.answer(typed).resolved_question == typed

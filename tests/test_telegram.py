@@ -241,7 +241,7 @@ def test_more_button_shows_next_excerpts_then_goes_stale(server, bot, seed_pipel
 
 
 def test_more_button_pages_through_what_the_answer_holds_back(server, bot, seed_pipeline):
-    chat, size = 111, bot.application.bot_data["state"].settings.answer_max_excerpts
+    chat, size = 111, bot.application.bot_data["state"].settings.answer.answer_max_excerpts
     pages, page = [], seed_pipeline.answer(QUESTION).next_page(size)
     while page is not None:
         pages.append(page)

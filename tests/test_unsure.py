@@ -157,7 +157,7 @@ def test_more_pages_keep_the_notice_in_every_front_end(unsure_answer: Answer, tm
 
 def test_evaluate_counts_sure_unsure_and_abstained_as_the_answers_were(seed_pipeline: Pipeline) -> None:
     qa, unanswerable = read_qa(EVAL / "seed_qa.jsonl"), read_qa(EVAL / "unanswerable.jsonl")
-    mode, k = seed_pipeline.settings.mode, seed_pipeline.settings.top_k
+    mode, k = seed_pipeline.settings.search.mode, seed_pipeline.settings.search.top_k
     evaluator = Evaluator(seed_pipeline, mode, k)
     evaluator.qa(qa)
     evaluator.unanswerable(unanswerable)

@@ -44,7 +44,8 @@ class MilvusBackend(SearchBackend):
         super().__init__(params)
         self.settings = settings or Settings()
         self.client, self.uri = ms.connect(self.settings)
-        self.catalog = self._guard("cannot keep its catalog", lambda: ms.Catalog(self.client, self.settings.milvus_collection_prefix))
+        prefix = self.settings.backends.milvus_collection_prefix
+        self.catalog = self._guard("cannot keep its catalog", lambda: ms.Catalog(self.client, prefix))
         self._terms: list[list[str]] = []
         self._vectors = np.zeros((0, 0), np.float32)
         self.record: dict = {}
@@ -73,7 +74,7 @@ class MilvusBackend(SearchBackend):
 
     def _save(self, folder: Path) -> None:
         index_dir = _index_dir_of(folder)
-        base = ms.base_name(self.settings.milvus_collection_prefix, index_dir)
+        base = ms.base_name(self.settings.backends.milvus_collection_prefix, index_dir)
         keys, s_keys, s_vectors = _row_keys(folder, len(self._terms))
         signature = self._signature()
         pointer = self.catalog.get(base)
@@ -83,7 +84,7 @@ class MilvusBackend(SearchBackend):
             coll = f"{base}_g{generation}"
             record = {"collection": coll, "sentences": f"{coll}_s", "generation": generation, "first_generation": generation}
             self.table = TermTable.from_corpus(self._terms)
-            kind = ms.index_type(self.settings.milvus_index_type, len(self._terms))
+            kind = ms.index_type(self.settings.backends.milvus_index_type, len(self._terms))
             ms.create_collection(self.client, coll, self._vectors.shape[1], kind, with_sparse=True)
             ms.create_collection(self.client, record["sentences"], self._vectors.shape[1], "FLAT", with_sparse=False)
             self._insert_chunks(record, keys, np.arange(len(keys)))
@@ -284,7 +285,7 @@ class MilvusBackend(SearchBackend):
 
     def _signature(self) -> dict:
         return {"embedder": self.params.embedder, "analyzer": self.params.analyzer, "dim": int(self._vectors.shape[1]),
-                "index_type": self.settings.milvus_index_type.upper(), "k1": self.table.k1, "b": self.table.b}
+                "index_type": self.settings.backends.milvus_index_type.upper(), "k1": self.table.k1, "b": self.table.b}
 
     def _guard(self, what: str, action):
         try:

@@ -76,7 +76,7 @@ def display_uri(uri: str) -> str:
 
 
 def uri_of(settings: Settings) -> str:
-    uri = str(settings.milvus_uri).strip()
+    uri = str(settings.backends.milvus_uri).strip()
     if uri.startswith(("http://", "https://", "tcp://", "unix:")):
         return uri
     if not uri.endswith(".db"):
@@ -97,7 +97,7 @@ def connect(settings: Settings) -> tuple[_Timed, str]:
     """A client for MILVUS_URI (one per URI and token in a process: Milvus Lite serves a file to one
     process, and every index of that process shares its server)."""
     uri = uri_of(settings)
-    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+    token = settings.backends.milvus_token.get_secret_value() if settings.backends.milvus_token else ""
     key = (uri, hashlib.sha256(token.encode()).hexdigest())
     with _clients_lock:
         client = _clients.get(key)

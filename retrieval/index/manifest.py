@@ -79,11 +79,11 @@ def build_params(settings: Settings, embedder: Embedder) -> Params:
         schema_version=SCHEMA_VERSION,
         analyzer=ANALYZER_VERSION,
         embedder=embedder_record(embedder),
-        chunking=Chunking(size=settings.chunk_size, overlap=settings.chunk_overlap),
-        faiss_factory=settings.faiss_factory,
-        bm25_backend=settings.bm25_backend,
-        sentence_vectors=settings.sentence_vectors,
-        search_backend=settings.search_backend,
+        chunking=Chunking(size=settings.index.chunk_size, overlap=settings.index.chunk_overlap),
+        faiss_factory=settings.index.faiss_factory,
+        bm25_backend=settings.backends.bm25_backend,
+        sentence_vectors=settings.index.sentence_vectors,
+        search_backend=settings.backends.search_backend,
     )
 
 

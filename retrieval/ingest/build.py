@@ -125,10 +125,10 @@ def build_index(
     corpus is cut and the texts embedded (by default here, in this process; retrieval/ingest/ray_build.py
     passes a Ray cluster's)."""
     started = time.perf_counter()
-    corpus = Path(corpus or settings.corpus_dir)
-    index_dir = Path(index_dir or settings.index_dir)
+    corpus = Path(corpus or settings.index.corpus_dir)
+    index_dir = Path(index_dir or settings.index.index_dir)
     IndexWriter(index_dir).check_place()  # a file where the index should be: refused before any lock file is made
-    with build_lock(index_dir, settings.build_lock_wait_seconds):  # one build of an index at a time, load to swap
+    with build_lock(index_dir, settings.index.build_lock_wait_seconds):  # one build of an index at a time, load to swap
         return _build(settings, corpus, index_dir, rebuild, embedder, progress, on_stage, reuse_from,
                       steps or BuildSteps(load_and_chunk), started)
 
@@ -165,10 +165,10 @@ def _build(settings: Settings, corpus: Path, index_dir: Path, rebuild: bool, emb
                 cache.add_index(other, read_manifest_quietly(other), params)
         # chunks are embedded as they are: leading them with the title lowered dense recall@1 on
         # XQuAD-ar (0.870 -> 0.853); BM25 does get the title (see _corpus_terms)
-        texts = chunked.chunk_texts + (chunked.sentence_texts if settings.sentence_vectors else [])
+        texts = chunked.chunk_texts + (chunked.sentence_texts if settings.index.sentence_vectors else [])
         salt = cache_salt(embedder)
         hashes = np.array([text_hash(t, salt) for t in texts], dtype="S16") if texts else np.zeros(0, "S16")
-        vectors, embedded = cache.fill(texts, hashes, embedder, settings.embed_batch_size,
+        vectors, embedded = cache.fill(texts, hashes, embedder, settings.embedder.embed_batch_size,
                                        progress if callable(progress) else None)
 
     _commit(writer, chunked, vectors, hashes, params, stages, corpus, report, started, settings)
@@ -183,7 +183,7 @@ def load_and_chunk(corpus: Path, settings: Settings, report: LoadReport) -> Chun
     not whole documents."""
     out = ChunkedCorpus()
     for doc in load_corpus(corpus, report, FieldLimits.from_settings(settings)):
-        out.add(doc, cut_document(doc, settings.chunk_size, settings.chunk_overlap))
+        out.add(doc, cut_document(doc, settings.index.chunk_size, settings.index.chunk_overlap))
     return out
 
 

@@ -437,12 +437,12 @@ def _optional_str(value: object) -> str | None:
 class FieldLimits:
     """The caps ``clean_document`` applies (MAX_TITLE_CHARS, MAX_URL_CHARS)."""
 
-    max_title_chars: int = Settings.model_fields["max_title_chars"].default
-    max_url_chars: int = Settings.model_fields["max_url_chars"].default
+    max_title_chars: int = Settings.default("max_title_chars")
+    max_url_chars: int = Settings.default("max_url_chars")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FieldLimits:
-        return cls(max_title_chars=settings.max_title_chars, max_url_chars=settings.max_url_chars)
+        return cls(max_title_chars=settings.index.max_title_chars, max_url_chars=settings.index.max_url_chars)
 
 
 MAX_ID_CHARS = 4096  # a record's id (PATH_MAX: an id made from a file's path always fits)

@@ -66,11 +66,11 @@ class FetchPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FetchPolicy:
-        return cls(timeout=settings.fetch_timeout_seconds, max_bytes=settings.fetch_max_bytes,
-                   max_redirects=settings.fetch_max_redirects, host_delay=settings.fetch_host_delay_seconds,
-                   retries=settings.fetch_retries, allow_private=settings.fetch_allow_private,
-                   user_agent=settings.fetch_user_agent or USER_AGENT, deadline=settings.fetch_deadline_seconds,
-                   max_links=settings.feed_max_links, concurrency=settings.feed_concurrency)
+        return cls(timeout=settings.feeds.fetch_timeout_seconds, max_bytes=settings.feeds.fetch_max_bytes,
+                   max_redirects=settings.feeds.fetch_max_redirects, host_delay=settings.feeds.fetch_host_delay_seconds,
+                   retries=settings.feeds.fetch_retries, allow_private=settings.feeds.fetch_allow_private,
+                   user_agent=settings.feeds.fetch_user_agent or USER_AGENT, deadline=settings.feeds.fetch_deadline_seconds,
+                   max_links=settings.feeds.feed_max_links, concurrency=settings.feeds.feed_concurrency)
 
 
 @dataclass

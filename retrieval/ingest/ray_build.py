@@ -55,23 +55,23 @@ class RayPlan:
     def from_settings(cls, settings: Settings, resources: dict[str, float], workers: int | None = None) -> RayPlan:
         """A plan for the cluster whose ``resources`` (ray.cluster_resources()) are given: one worker per
         GPU when EMBED_DEVICE is cuda, else one per EMBED_THREADS cores (one core each by default)."""
-        gpu = settings.embed_device.startswith("cuda")
+        gpu = settings.embedder.embed_device.startswith("cuda")
         if gpu and resources.get("GPU", 0) < 1:
-            raise EmbedderUnavailable(f"EMBED_DEVICE={settings.embed_device} but the Ray cluster has no GPU "
+            raise EmbedderUnavailable(f"EMBED_DEVICE={settings.embedder.embed_device} but the Ray cluster has no GPU "
                                       "(its resources: " + ", ".join(f"{k}={v:g}" for k, v in sorted(resources.items())
                                                                    if k in ("CPU", "GPU")) + "); use --device cpu.")
-        threads = max(1, settings.embed_threads)
+        threads = max(1, settings.embedder.embed_threads)
         if workers is not None and workers < 1:
             raise RetrievalError(f"--ray-workers must be at least 1 (got {workers}).")
         default = int(resources.get("GPU", 0)) if gpu else max(1, int(resources.get("CPU", 1)) // threads)
-        model = settings.model
+        model = settings.embedder.model
         if model and Path(model).exists():  # a folder: workers may start in another directory
             model = str(Path(model).resolve())
-        options = {"name": settings.embedder, "model": model, "models_dir": str(Path(settings.models_dir).resolve()),
-                   "precision": settings.e5_precision, "threads": threads, "spin": settings.embed_spin,
+        options = {"name": settings.embedder.embedder, "model": model, "models_dir": str(Path(settings.embedder.models_dir).resolve()),
+                   "precision": settings.embedder.e5_precision, "threads": threads, "spin": settings.embedder.embed_spin,
                    # Ray gives each GPU actor its own device as CUDA_VISIBLE_DEVICES: it is always "cuda" there
-                   "device": "cuda" if gpu else settings.embed_device,
-                   "batch_size": settings.embed_batch_size}
+                   "device": "cuda" if gpu else settings.embedder.embed_device,
+                   "batch_size": settings.embedder.embed_batch_size}
         return cls(workers=workers or default, num_gpus=1.0 if gpu else 0.0, num_cpus=1.0 if gpu else float(threads),
                    embedder_options=options)
 
@@ -114,7 +114,7 @@ def build_index_ray(
         plan = RayPlan.from_settings(settings, ray.cluster_resources(), workers)
         # the manifest's embedder record and the cache salt come from an embedder of the same identity
         # made here on the CPU (the driver may have no GPU; the vectors come from the workers)
-        here = embedder_from_settings(settings.model_copy(update={"embed_device": "cpu"}))
+        here = embedder_from_settings(settings.with_(embed_device="cpu"))
         steps = BuildSteps(load_and_chunk=lambda folder, s, report: _load_and_chunk(ray, folder, s, report),
                            embedding_cache=lambda folder, dim: _RayEmbeddingCache(folder, dim, ray, plan))
         try:
@@ -139,7 +139,7 @@ def _load_and_chunk(ray: Any, corpus: Path, settings: Settings, report: LoadRepo
     if not docs:
         return out
     items = [{"doc": i, "id": d.id, "title": d.title, "text": d.text, "source": d.source} for i, d in enumerate(docs)]
-    cut = ray.data.from_items(items).map(_cut_row, fn_kwargs={"size": settings.chunk_size, "overlap": settings.chunk_overlap})
+    cut = ray.data.from_items(items).map(_cut_row, fn_kwargs={"size": settings.index.chunk_size, "overlap": settings.index.chunk_overlap})
     results: list[dict | None] = [None] * len(docs)
     for row in cut.iter_rows():
         results[int(row["doc"])] = json.loads(row["cut"])

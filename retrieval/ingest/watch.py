@@ -94,14 +94,14 @@ def corpus_filter(corpus: Path) -> Callable[[object, str], bool]:
 def watch_corpus(settings: Settings, on_update: Callable[[WatchUpdate], None], *,
                  debounce_ms: int = DEFAULT_DEBOUNCE_MS, stop_event=None, embedder: Embedder | None = None,
                  on_ready: Callable[[], None] | None = None) -> None:
-    """Build once, then rebuild after each debounced batch of changes under ``settings.corpus_dir``,
+    """Build once, then rebuild after each debounced batch of changes under ``settings.index.corpus_dir``,
     reporting each to ``on_update``, until ``stop_event`` is set (a ``threading.Event``) or
     KeyboardInterrupt. The model is loaded once for the whole watch."""
     import watchfiles
 
-    corpus = Path(settings.corpus_dir).resolve()
+    corpus = Path(settings.index.corpus_dir).resolve()
     if not corpus.exists():
-        raise RetrievalError(f"Corpus {settings.corpus_dir} does not exist; create it (or pass --corpus DIR) and watch again.")
+        raise RetrievalError(f"Corpus {settings.index.corpus_dir} does not exist; create it (or pass --corpus DIR) and watch again.")
     embedder = embedder or embedder_from_settings(settings)
     base = corpus if corpus.is_dir() else corpus.parent
     started = False
@@ -148,7 +148,7 @@ def _build(settings: Settings, embedder: Embedder, update: WatchUpdate) -> Watch
     except Exception as exc:  # a bug, a model that failed: the reason and where it came from, never a dead watch
         update.error = _redacted(f"{type(exc).__name__}{_where(exc)}: {exc}", settings)
         log.error("rebuild of %s failed: %s; the previous index stays, the next change tries again",
-                  settings.index_dir, update.error)
+                  settings.index.index_dir, update.error)
     update.seconds = time.perf_counter() - started
     return update
 
@@ -164,7 +164,7 @@ _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")  # user:password@ in an address
 
 def _redacted(text: str, settings: Settings) -> str:
     """``text`` without the settings' secrets (bot token, Milvus token) or passwords in addresses."""
-    for secret in (settings.telegram_bot_token, settings.milvus_token):
+    for secret in (settings.telegram.telegram_bot_token, settings.backends.milvus_token):
         if secret is not None and (value := secret.get_secret_value()):
             text = text.replace(value, "***")
     return _USERINFO.sub("***@", text)
@@ -177,7 +177,7 @@ def poll_feeds(settings: Settings, feeds: list[str], on_report: Callable[[object
     feed or a page (they are in the report); an unexpected error is reported and the polling goes on."""
     from retrieval.ingest.feeds import FeedReport, FetchPolicy, follow_feeds
 
-    out = Path(settings.corpus_dir) / settings.feed_file
+    out = Path(settings.index.corpus_dir) / settings.feeds.feed_file
     policy = FetchPolicy.from_settings(settings)
     while not stop_event.is_set():
         try:
@@ -185,4 +185,4 @@ def poll_feeds(settings: Settings, feeds: list[str], on_report: Callable[[object
         except Exception as exc:  # a full disk, a bug: reported; the next poll tries again
             report = FeedReport(failed=[("feeds", f"{type(exc).__name__}: {exc}")])
         on_report(report)
-        stop_event.wait(settings.feed_poll_seconds)
+        stop_event.wait(settings.feeds.feed_poll_seconds)

@@ -19,8 +19,8 @@ def test_every_signal_file_registers_a_signal_and_an_unknown_name_lists_them() -
 
 def test_weights_come_from_the_config_and_a_copy_changes_them() -> None:
     weights = weights_from(Settings())
-    assert weights["dense"] == Settings().dense_weight and weights["bm25"] == pytest.approx(1 - Settings().dense_weight)
-    assert weights_from(Settings().model_copy(update={"sentence_weight": 0.0}))["sentence"] == 0.0
+    assert weights["dense"] == Settings().search.dense_weight and weights["bm25"] == pytest.approx(1 - Settings().search.dense_weight)
+    assert weights_from(Settings().with_(sentence_weight=0.0))["sentence"] == 0.0
 
 
 def test_the_weighted_mix_adds_each_signals_minmax_times_its_weight_over_any_number_of_signals() -> None:

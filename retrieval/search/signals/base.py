@@ -65,7 +65,7 @@ class Signal:
     @classmethod
     def weight(cls, settings: Any) -> float:
         """The signal's weight in ``settings`` (0 turns it off)."""
-        return float(getattr(settings, f"{cls.name}_weight"))
+        return float(getattr(settings.search, f"{cls.name}_weight"))
 
     def score(self, query: Query, candidates: Candidates) -> np.ndarray | None:
         """One value per candidate (in ``candidates.ids`` order), or None when the signal has nothing to say

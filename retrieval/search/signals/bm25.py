@@ -14,7 +14,7 @@ class Bm25(Signal):
     @classmethod
     def weight(cls, settings) -> float:
         # the two text signals share one unit (decisions/001-hybrid-fusion.md): DENSE_WEIGHT sets both
-        return 1.0 - settings.dense_weight
+        return 1.0 - settings.search.dense_weight
 
     def score(self, query: Query, candidates: Candidates) -> np.ndarray:
         if candidates.terms is None:
