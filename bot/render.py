@@ -18,6 +18,7 @@ from bot.telegram_html import TELEGRAM_LIMIT, Block, Run, pack_messages, runs_ht
 from bot.urls import is_web_url
 from retrieval.answer.catalog import corrections_line, word
 from retrieval.models import Answer, DocumentInfo, Excerpt, Source
+from retrieval.settings import Settings
 from retrieval.text.calendar_ar import format_date, parse_date
 from retrieval.text.relative_dates import DateNote, resolve
 
@@ -35,7 +36,8 @@ __all__ = ["ANSWER_MARK", "MAX_REPLY_MESSAGES", "TELEGRAM_LIMIT", "Block", "Run"
            "pack_reply", "render_telegram", "render_telegram_text", "render_terminal", "runs_html", "shown_title", "utf16_len"]
 
 MAX_REPLY_MESSAGES = 4  # Telegram messages in one reply at most; a longer reply is cut, its last message a notice
-MAX_SHOWN_TITLE = 300  # characters of an article's title shown in a reply (as MAX_TITLE_CHARS cuts them at load)
+# characters of an article's title shown in a reply: MAX_TITLE_CHARS's default, the cut at load (an older index was not cut)
+MAX_SHOWN_TITLE = Settings.default("max_title_chars")
 
 # C0 controls other than tab/newline, and lone surrogates: not valid in a Telegram message
 _UNSENDABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
